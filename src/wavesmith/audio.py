@@ -1,0 +1,264 @@
+"""Audio in and out, and the transforms every part of wavesmith shares.
+
+Conventions, everywhere in wavesmith:
+
+- a waveform is a float32 array ``(channels, samples)`` in [-1, 1];
+- every function that needs a sample rate takes it as an argument: nothing assumes
+  16 kHz, and every file read is resampled explicitly (:func:`load`);
+- torch transforms (:func:`mulaw_encode`, :func:`log_mel`) work on any leading shape.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from wavesmith.errors import WavesmithError
+
+# Extensions wavesmith looks for when it walks folders. libsndfile reads most of them;
+# the rest (m4a, aac, wma, webm...) go through ffmpeg when it is installed.
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .rf64 .voc"
+    " .m4a .aac .wma .webm .mka .mp4".split()
+)
+_FFMPEG_ONLY = frozenset(".m4a .aac .wma .webm .mka .mp4".split())
+
+# Output formats of :func:`write`: extension -> (libsndfile format, subtype).
+WRITE_FORMATS = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "aiff": ("AIFF", "PCM_16"),
+}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, before decoding."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Header information of an audio file; raises :class:`WavesmithError` if unreadable."""
+    try:
+        i = sf.info(str(path))
+    except Exception as e:  # libsndfile errors, permission errors, missing files
+        raise WavesmithError(f"cannot read {path}: {_reason(e)}") from None
+    return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), str(i.format))
+
+
+def read(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Decode a whole file at its own rate: ``(float32 (channels, samples), sample_rate)``."""
+    path = Path(path)
+    if path.suffix.lower() in _FFMPEG_ONLY:
+        return _read_ffmpeg(path)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:
+        if shutil.which("ffmpeg") and path.exists() and path.stat().st_size > 0:
+            try:
+                return _read_ffmpeg(path)
+            except WavesmithError:
+                pass
+        raise WavesmithError(f"cannot decode {path}: {_reason(e)}") from None
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    if not shutil.which("ffmpeg"):
+        raise WavesmithError(f"cannot decode {path}: format {path.suffix} needs ffmpeg, which is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "decoded.wav"
+        proc = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-c:a", "pcm_f32le", str(out)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0 or not out.exists():
+            msg = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+            raise WavesmithError(f"cannot decode {path}: {msg}")
+        data, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """Mix down to mono (mean of channels) or expand mono to ``channels`` copies."""
+    if x.shape[0] == channels:
+        return x
+    if channels == 1:
+        return x.mean(axis=0, keepdims=True)
+    if x.shape[0] == 1:
+        return np.repeat(x, channels, axis=0)
+    # n -> m with n, m > 1: mix to mono first, then spread; no layout is assumed.
+    return np.repeat(x.mean(axis=0, keepdims=True), channels, axis=0)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample ``(channels, samples)`` with soxr's high-quality mode."""
+    if rate_in == rate_out or x.shape[-1] == 0:
+        return x.astype(np.float32, copy=False)
+    y = soxr.resample(np.ascontiguousarray(x.T), rate_in, rate_out, quality="HQ")
+    return np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(-1, x.shape[0]).T)
+
+
+def load(path: str | os.PathLike, sample_rate: int, channels: int = 1) -> np.ndarray:
+    """Read a file and convert it to ``sample_rate`` and ``channels``: float32 (channels, samples)."""
+    x, rate = read(path)
+    return resample(to_channels(x, channels), rate, sample_rate)
+
+
+def write(
+    path: str | os.PathLike,
+    audio: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    format: str | None = None,
+) -> Path:
+    """Write ``(channels, samples)`` atomically (temporary file, then rename).
+
+    The format follows ``format`` or else the file's extension (wav, flac, ogg, mp3, aiff);
+    samples are clipped to [-1, 1]. A reader never sees a half-written file.
+    """
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".")).lower()
+    if fmt in ("aif", "aifc"):
+        fmt = "aiff"
+    if fmt not in WRITE_FORMATS:
+        raise WavesmithError(f"cannot write {path}: unsupported format {fmt!r} (use one of {', '.join(WRITE_FORMATS)})")
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().float().cpu().numpy()
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    data = np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
+    major, subtype = WRITE_FORMATS[fmt]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp.{fmt}", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, data, int(sample_rate), format=major, subtype=subtype)
+        os.replace(tmp, path)
+    except Exception as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, WavesmithError):
+            raise
+        raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
+    return path
+
+
+def peak(x: np.ndarray) -> float:
+    """Largest absolute sample value."""
+    return float(np.max(np.abs(x))) if x.size else 0.0
+
+
+def rms_db(x: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (a full-scale square wave is 0 dBFS)."""
+    if x.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return 20.0 * math.log10(max(rms, 1e-6))
+
+
+# --- mu-law (ITU-T G.711 style companding, as used by WaveNet section 2.2) ---------------
+
+
+def mulaw_encode(x: torch.Tensor, quantization_channels: int = 256) -> torch.Tensor:
+    """Compand [-1, 1] with mu = Q - 1 and quantize to integers in [0, Q)."""
+    mu = quantization_channels - 1
+    x = x.clamp(-1.0, 1.0)
+    y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+    return ((y + 1) / 2 * mu + 0.5).long().clamp(0, mu)
+
+
+def mulaw_decode(q: torch.Tensor, quantization_channels: int = 256) -> torch.Tensor:
+    """Inverse of :func:`mulaw_encode`: integers in [0, Q) to float in [-1, 1]."""
+    mu = quantization_channels - 1
+    y = 2 * q.float() / mu - 1
+    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+
+
+# --- log-mel -----------------------------------------------------------------------------
+
+
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> torch.Tensor:
+    """Triangular filters on the HTK mel scale, area-normalised: ``(n_mels, n_fft // 2 + 1)``."""
+    fmax = fmax or sample_rate / 2
+
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None] - lower) / np.maximum(centre - lower, 1e-9)
+    down = (upper - freqs[None]) / np.maximum(upper - centre, 1e-9)
+    fb = np.maximum(0.0, np.minimum(up, down))
+    fb *= (2.0 / np.maximum(upper - lower, 1e-9))  # equal area, as Slaney's normalisation
+    return torch.from_numpy(fb.astype(np.float32))
+
+
+_FILTERBANKS: dict[tuple, torch.Tensor] = {}
+
+
+def log_mel(
+    x: torch.Tensor,
+    sample_rate: int,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    n_mels: int = 80,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    center: bool = True,
+) -> torch.Tensor:
+    """Natural-log mel magnitudes of ``(..., samples)``: ``(..., n_mels, frames)``.
+
+    With ``center=True`` frame ``i`` is centred on sample ``i * hop_length`` and there are
+    ``samples // hop_length + 1`` frames. Magnitudes are floored at 1e-5 before the log.
+    """
+    key = (sample_rate, n_fft, n_mels, fmin, fmax)
+    if key not in _FILTERBANKS:
+        _FILTERBANKS[key] = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+    fb = _FILTERBANKS[key].to(x.device)
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1]).float()
+    if center and flat.shape[-1] <= n_fft // 2:  # reflect padding needs more samples than that
+        flat = torch.nn.functional.pad(flat, (0, n_fft // 2 + 1 - flat.shape[-1]))
+    spec = torch.stft(
+        flat,
+        n_fft,
+        hop_length,
+        window=torch.hann_window(n_fft, device=x.device),
+        center=center,
+        return_complex=True,
+    ).abs()
+    mel = torch.log(torch.clamp(fb @ spec, min=1e-5))
+    return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
+
+
+def _reason(e: BaseException) -> str:
+    """The last line of an exception's message, for one-line user errors."""
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[-1]

@@ -1,0 +1,145 @@
+"""The model contract: what every architecture gives the training engine and ``generate``.
+
+A model is a ``torch.nn.Module`` subclass of :class:`GenerativeModel`, built from its own
+``Config`` dataclass and a :class:`DataInfo` (what the clip database says). It owns its
+maths: its optimizers, its losses, how many updates one training step makes, and how it
+samples. The engine owns time: devices, mixed precision, data-parallel gradient
+averaging, clipping, schedules, EMA, checkpoints, logs. Neither names the other's
+internals, so a GAN (two optimizers, several critic updates per step), a likelihood model
+(one optimizer) and a diffusion model fit without special cases.
+
+One training step, as the engine runs it::
+
+    logs = model.train_step(next_batch, update, step)
+
+where ``next_batch()`` returns the next batch (already on the model's device) and
+``update(name, loss)`` back-propagates ``loss`` and steps the optimizer called ``name``
+(gradient averaging across processes, clipping, schedule: all the engine's). A GAN calls
+``next_batch`` and ``update("critic", ...)`` five times, then ``update("generator", ...)``.
+
+A batch is a dict (see :class:`wavesmith.db.ClipDataset`):
+
+- ``audio``: float32 ``(B, channels, samples)`` in [-1, 1], zero past a clip's end;
+- ``mask``: float32 ``(B, samples)``, 1 where ``audio`` holds real samples;
+- ``label``, ``speaker``: int64 ``(B,)``, index into ``DataInfo.labels`` / ``.speakers``, -1 if none;
+- ``text``: list of B transcripts ("" if none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from wavesmith.errors import WavesmithError
+
+Batch = dict[str, Any]
+NextBatch = Callable[[], Batch]
+Update = Callable[[str, torch.Tensor], None]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about the database it learns from."""
+
+    sample_rate: int = 16000
+    channels: int = 1
+    labels: tuple[str, ...] = field(default_factory=tuple)  # index = label id
+    speakers: tuple[str, ...] = field(default_factory=tuple)  # index = speaker id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "labels": list(self.labels),
+            "speakers": list(self.speakers),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataInfo:
+        return cls(int(d["sample_rate"]), int(d["channels"]), tuple(d.get("labels", ())), tuple(d.get("speakers", ())))
+
+    def label_id(self, name: str) -> int:
+        """Index of label ``name``; a :class:`WavesmithError` listing the known ones if absent."""
+        return _lookup(name, self.labels, "label")
+
+    def speaker_id(self, name: str) -> int:
+        """Index of speaker ``name``; a :class:`WavesmithError` listing the known ones if absent."""
+        return _lookup(name, self.speakers, "speaker")
+
+
+def _lookup(name: str, names: tuple[str, ...], what: str) -> int:
+    if not names:
+        raise WavesmithError(f"this model was trained without {what}s, so --{what} cannot be used")
+    try:
+        return names.index(name)
+    except ValueError:
+        raise WavesmithError(f"unknown {what} {name!r}; known {what}s: {', '.join(names)}") from None
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every wavesmith model. Subclasses set ``name`` and ``Config``."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+
+    def __init__(self, config: Any, info: DataInfo):
+        super().__init__()
+        self.config = config
+        self.info = info
+
+    # --- training -----------------------------------------------------------------------
+
+    @property
+    def crop_samples(self) -> int:
+        """Length in samples of the training crops this model wants from the dataset."""
+        raise NotImplementedError
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by name; ``train_step`` passes these names to ``update``."""
+        raise NotImplementedError
+
+    def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
+        """One training step: draw batches, compute losses, call ``update``; return logs."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validation_loss(self, batch: Batch) -> dict[str, float]:
+        """Losses on a held-out batch without updates; key ``loss`` ranks checkpoints (lower is better)."""
+        raise NotImplementedError
+
+    # --- generation ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        seconds: float,
+        conditions: dict[str, Any] | None = None,
+        seed: int | None = None,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """Generate ``n`` clips of ``seconds``: float ``(n, channels, samples)`` on this model's device.
+
+        ``conditions`` may hold ``label`` / ``speaker`` (int64 ``(n,)``), ``mel`` (log-mel
+        frames ``(n, n_mels, frames)``) or ``prompt`` (audio ``(n, channels, samples)``);
+        a model raises :class:`WavesmithError` for a condition it does not support.
+        The same ``seed`` gives the same audio.
+        """
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def generator_for(seed: int | None, device: torch.device | str) -> torch.Generator | None:
+    """A seeded ``torch.Generator`` on ``device`` (None when ``seed`` is None)."""
+    if seed is None:
+        return None
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
