@@ -124,10 +124,11 @@ class GenerativeModel(nn.Module):
     ) -> torch.Tensor:
         """Generate ``n`` clips of ``seconds``: float ``(n, channels, samples)`` on this model's device.
 
-        ``conditions`` may hold ``label`` / ``speaker`` (int64 ``(n,)``), ``mel`` (log-mel
-        frames ``(n, n_mels, frames)``) or ``prompt`` (audio ``(n, channels, samples)``);
-        a model raises :class:`WavesmithError` for a condition it does not support.
-        The same ``seed`` gives the same audio.
+        ``conditions`` may hold ``label`` / ``speaker`` (int64 ``(n,)``), ``mel_from`` (a
+        waveform ``(n, channels, samples)`` at the model's rate whose log-mel frames drive a
+        vocoder; the model computes its own features) or ``prompt`` (a waveform
+        ``(n, channels, samples)`` to continue). A model raises :class:`WavesmithError` for a
+        condition it does not support. The same ``seed`` gives the same audio.
         """
         raise NotImplementedError
 
