@@ -25,11 +25,23 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type[GenerativeModel]:
-    """The model class registered as ``name``; a :class:`WavesmithError` listing valid names."""
-    if name not in _MODULES:
+    """The model class registered as ``name``, or given as ``"package.module:Class"``.
+
+    An unknown name is a :class:`WavesmithError` listing the registered ones.
+    """
+    target = _MODULES.get(name, name if ":" in name else None)
+    if target is None:
         raise WavesmithError(f"unknown model {name!r}; available models: {', '.join(names())}")
-    module, cls = _MODULES[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    module, cls = target.split(":")
+    try:
+        model = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        if name in _MODULES:
+            raise  # a registered model that fails to import is a bug, not a user error
+        raise WavesmithError(f"cannot import model {name!r}: {e}") from None
+    if not (isinstance(model, type) and issubclass(model, GenerativeModel)):
+        raise WavesmithError(f"{name!r} is not a wavesmith model (a GenerativeModel subclass)")
+    return model
 
 
 def register(name: str, target: str) -> None:
