@@ -17,6 +17,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch 2.13.0 is pinned first: on our machines it is a CPU build from a local file;
   # a bare 'torch' requirement would pull a multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[test,c2pa]"
+  .venv/bin/python -m pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi
