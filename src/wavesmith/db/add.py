@@ -1,0 +1,85 @@
+"""The body of :meth:`Database.add`: skip what is known, decode the rest, commit in batches."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from wavesmith.db.decode import Settings
+from wavesmith.db.ingest import BatchWriter, collect_jobs, decoded_stream, progress_bar
+from wavesmith.errors import WavesmithError
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def add(
+    db,
+    sources: list,
+    manifest=None,
+    label_from: str = "none",
+    trim_silence: bool = False,
+    split_long: float | None = None,
+    min_duration: float = 0.0,
+    max_duration: float | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    wait: float = 600.0,
+) -> dict:
+    t0 = time.monotonic()
+    if not sources and manifest is None:
+        raise WavesmithError("nothing to add: give folders or files, or --manifest")
+    if split_long is not None and split_long <= 0:
+        raise WavesmithError(f"--split-long must be positive, not {split_long}")
+    if min_duration < 0 or (max_duration is not None and max_duration <= 0):
+        raise WavesmithError("--min-duration must be >= 0 and --max-duration > 0")
+    if max_duration is not None and max_duration < min_duration:
+        raise WavesmithError(f"--max-duration {max_duration} is below --min-duration {min_duration}")
+    settings = Settings(db.sample_rate, db.channels, trim_silence, split_long, min_duration, max_duration)
+    workers = default_workers() if not workers else max(1, int(workers))
+    jobs, ignored = collect_jobs([Path(s) for s in sources], manifest, label_from)
+
+    with db.writing(wait) as shards:
+        con = db._con
+        known = {p: (size, mtime) for p, size, mtime in con.execute("SELECT path, size, mtime FROM sources")}
+        todo = [j for j in jobs if j.error or known.get(j.path) != (j.size, j.mtime)]
+        unchanged = len(jobs) - len(todo)
+        next_id = (con.execute("SELECT MAX(id) FROM clips").fetchone()[0] or 0) + 1
+        batch = BatchWriter(con, shards, db.split_ratios, next_id, set(known))
+        bar = progress_bar(len(todo), progress)
+        stream = decoded_stream(todo, settings, workers)
+        try:
+            for decoded in stream:
+                batch.add(decoded)
+                bar.update(1)
+                if batch.due():
+                    batch.commit()
+        finally:
+            # On Ctrl+C what was decoded so far is still committed; on SIGKILL the next
+            # writer truncates the uncommitted audio (see ShardWriter).
+            stream.close()  # stops the worker pool now, not at garbage collection
+            batch.commit()
+            bar.close()
+    db._locations.clear()
+    elapsed = time.monotonic() - t0
+    stats = batch.stats
+    return {
+        "files": len(jobs),
+        "decoded": len(todo),
+        "unchanged": unchanged,
+        "added": stats["added"],
+        "duplicates": stats["duplicates"],
+        "errors": stats["errors"],
+        "ignored_not_audio": ignored,
+        "added_hours": stats["seconds"] / 3600.0,
+        "clips": len(db),
+        "seconds": round(elapsed, 3),
+        "files_per_second": round(len(todo) / elapsed, 1) if elapsed > 0 else 0.0,
+        "error_list": batch.error_list,
+    }

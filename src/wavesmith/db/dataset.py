@@ -1,0 +1,131 @@
+"""Training data: fixed-length crops of the stored clips as a PyTorch ``Dataset``.
+
+Samples are read straight from the memory-mapped store into the output tensor (no file
+reads, no intermediate buffers). The dataset holds only small numpy arrays and the
+database path, so it pickles cheaply into DataLoader workers and DDP ranks; each process
+maps the shard files itself on first use.
+
+Random crops are a pure function of ``(seed, epoch, index)``: two runs, or a resumed run,
+see exactly the same crops whatever the number of workers or ranks.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from wavesmith.db.store import ShardReader
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(seed: int, epoch: int, index: int) -> int:
+    """splitmix64 of the three numbers: a well-spread 64-bit integer (Steele et al., 2014)."""
+    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xD1B54A32D192ED03 + index * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Crops of ``crop_samples`` frames from the clips of one split.
+
+    Items are dicts: ``audio`` float32 ``(channels, crop)`` (zero past a clip's end),
+    ``mask`` float32 ``(crop,)`` (1 on real samples), ``label`` and ``speaker`` int64
+    scalars (index into ``db.labels`` / ``db.speakers``, -1 if none), ``text`` str ("" if
+    none) and ``length`` int64 (real samples in the crop). With ``train=True`` the crop
+    start is random (derived from ``seed``, the epoch and the index; see :meth:`set_epoch`);
+    otherwise every clip is cropped from its start. ``crop_samples=None`` gives whole clips.
+    """
+
+    def __init__(
+        self,
+        db,
+        split: str | None = "train",
+        crop_samples: int | None = 16384,
+        train: bool = True,
+        seed: int = 0,
+    ):
+        from wavesmith.db.database import Database
+
+        owned = not isinstance(db, Database)
+        if owned:
+            db = Database.open(db)
+        try:
+            clips = db.clips(split)
+            self.labels: list[str] = db.labels
+            self.speakers: list[str] = db.speakers
+            self.db_path = db.path
+            self.sample_rate = db.sample_rate
+            self.channels = db.channels
+        finally:
+            if owned:
+                db.close()
+        if crop_samples is not None and int(crop_samples) <= 0:
+            raise ValueError(f"crop_samples must be positive, not {crop_samples}")
+        self.split = split
+        self.crop_samples = None if crop_samples is None else int(crop_samples)
+        self.train = train
+        self.seed = int(seed)
+        self.epoch = 0
+        label_ids = {name: i for i, name in enumerate(self.labels)}
+        speaker_ids = {name: i for i, name in enumerate(self.speakers)}
+        self.clip_ids = np.array([c.id for c in clips], dtype=np.int64)
+        self._loc = np.array([(c.shard, c.offset, c.length) for c in clips], dtype=np.int64).reshape(-1, 3)
+        self._label = np.array([label_ids.get(c.label, -1) for c in clips], dtype=np.int64)
+        self._speaker = np.array([speaker_ids.get(c.speaker, -1) for c in clips], dtype=np.int64)
+        self._text = [c.text or "" for c in clips]
+        self._reader = ShardReader(self.db_path, self.channels)
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random crops items give (call it like ``DistributedSampler.set_epoch``)."""
+        self.epoch = int(epoch)
+
+    def crop_start(self, index: int) -> int:
+        """Frame where item ``index``'s crop starts in its clip (this epoch)."""
+        length = int(self._loc[index, 2])
+        crop = self.crop_samples
+        if crop is None or not self.train or length <= crop:
+            return 0
+        return _mix(self.seed, self.epoch, index) % (length - crop + 1)
+
+    def __getitem__(self, index: int) -> dict:
+        if index < 0:
+            index += len(self)
+        if os.getpid() != self._pid:  # a forked worker must not share the parent's maps
+            self._reader = ShardReader(self.db_path, self.channels)
+            self._pid = os.getpid()
+        shard, offset, length = (int(v) for v in self._loc[index])
+        crop = length if self.crop_samples is None else self.crop_samples
+        n = min(length, crop)
+        start = self.crop_start(index)
+        pcm = self._reader.view(shard, offset, start, n)
+        audio = np.zeros((self.channels, crop), dtype=np.float32)
+        np.multiply(pcm.T, np.float32(1.0 / 32768.0), out=audio[:, :n])
+        mask = np.zeros(crop, dtype=np.float32)
+        mask[:n] = 1.0
+        return {
+            "audio": torch.from_numpy(audio),
+            "mask": torch.from_numpy(mask),
+            "label": torch.tensor(self._label[index]),
+            "speaker": torch.tensor(self._speaker[index]),
+            "text": self._text[index],
+            "length": torch.tensor(n, dtype=torch.int64),
+        }
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_reader"] = ShardReader(self.db_path, self.channels)  # no memory maps travel
+        return state
+
+    def __repr__(self) -> str:
+        return (
+            f"ClipDataset({str(self.db_path)!r}, split={self.split!r}, clips={len(self)}, "
+            f"crop_samples={self.crop_samples}, train={self.train}, seed={self.seed})"
+        )
