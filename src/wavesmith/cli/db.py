@@ -62,6 +62,10 @@ def register(sub) -> None:
     x.add_argument("--split", choices=("train", "valid", "test"), help="only this split")
     x.set_defaults(func=_export)
 
+    v = dsub.add_parser("verify", help="check that the stored audio matches the catalog")
+    v.add_argument("db", metavar="DB")
+    v.set_defaults(func=_verify)
+
     r = dsub.add_parser("prune", help="drop clips whose source files are gone")
     r.add_argument("db", metavar="DB")
     r.add_argument("--wait", type=float, default=600.0, metavar="SECONDS")
@@ -141,3 +145,14 @@ def _prune(args: argparse.Namespace) -> int:
         s = db.prune(wait=args.wait)
     print(f"removed {s['sources_removed']} missing source(s) and {s['clips_removed']} clip(s); {s['clips']} left")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from wavesmith.db import Database
+
+    with Database.open(args.db) as db:
+        report = db.verify()
+    for problem in report["problems"]:
+        print(problem)
+    print(f"{report['clips']} clip(s) checked, {len(report['problems'])} problem(s)")
+    return 1 if report["problems"] else 0

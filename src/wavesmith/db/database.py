@@ -173,6 +173,32 @@ class Database:
         rows = self._con.execute("SELECT path, reason, time FROM errors ORDER BY path")
         return [{"path": p, "reason": r, "time": t} for p, r, t in rows]
 
+    def verify(self) -> dict:
+        """Check the store against the catalog: every clip inside its shard, no overlaps, hashes match.
+
+        Returns ``{"clips", "problems": [...]}``; an empty ``problems`` list means consistent.
+        Reads every stored sample, so it takes as long as a pass over the audio.
+        """
+        from wavesmith.db.decode import content_hash
+
+        problems: list[str] = []
+        ends: dict[int, int] = {}
+        rows = self._con.execute("SELECT id, hash, shard, offset, length FROM clips ORDER BY shard, offset")
+        n = 0
+        for clip_id, h, shard, offset, length in rows:
+            n += 1
+            if offset < ends.get(shard, 0):
+                problems.append(f"clip {clip_id} overlaps the previous clip in shard {shard}")
+            ends[shard] = offset + length
+            try:
+                pcm = self._reader.view(shard, offset, 0, length)
+            except (OSError, ValueError) as e:
+                problems.append(f"clip {clip_id}: {e}")
+                continue
+            if content_hash(pcm) != h:
+                problems.append(f"clip {clip_id}: stored audio does not match its hash")
+        return {"clips": n, "problems": problems}
+
     def info(self) -> dict:
         """Summary figures (what ``wavesmith db info --json`` prints)."""
         from wavesmith.db.report import info

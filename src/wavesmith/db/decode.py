@@ -116,7 +116,7 @@ def decode(job: Job, settings: Settings) -> Decoded:
         out.pieces.append(
             Piece(
                 pcm=pcm,
-                hash=hashlib.blake2b(pcm.tobytes(), digest_size=16).hexdigest(),
+                hash=content_hash(pcm),
                 segment=segment,
                 duration=seconds,
                 peak=audio.peak(part),
@@ -149,6 +149,11 @@ def to_int16(x: np.ndarray) -> np.ndarray:
     """float ``(channels, frames)`` in [-1, 1] -> int16 ``(frames, channels)`` (full scale = 32768)."""
     y = np.rint(x.T * 32768.0)
     return np.clip(y, -32768, 32767).astype(np.int16)
+
+
+def content_hash(pcm: np.ndarray) -> str:
+    """Identity of stored audio: blake2b-128 of the int16 samples (same audio, same hash)."""
+    return hashlib.blake2b(np.ascontiguousarray(pcm, dtype=np.int16).tobytes(), digest_size=16).hexdigest()
 
 
 def trim_silence(x: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -24,7 +24,9 @@ from wavesmith.db.catalog import split_for
 from wavesmith.db.decode import Decoded, Job, Settings, decode
 from wavesmith.errors import WavesmithError
 
-COMMIT_FILES = 256  # commit at least every this many files...
+# Commit at least every this many files (the environment variable exists for the
+# kill-and-rerun tests, which need several commits from a small corpus)...
+COMMIT_FILES = int(os.environ.get("WAVESMITH_DB_COMMIT_FILES", "256"))
 COMMIT_SECONDS = 2.0  # ...or this often, so an interruption loses little work
 CHUNK_FILES = 8  # files per task sent to a worker
 MANIFEST_COLUMNS = ("path", "label", "speaker", "text")
