@@ -143,3 +143,20 @@ def test_dataset_opens_from_a_path(db):
     ds = ClipDataset(db.path, split="train", crop_samples=500)
     assert len(ds) == len(db.clips("train"))
     assert ds.sample_rate == RATE
+
+
+def test_batched_indexing_equals_the_default_collate_of_items(db):
+    from torch.utils.data import BatchSampler, SequentialSampler
+
+    ds = ClipDataset(db, crop_samples=5000, seed=4)
+    ds.set_epoch(2)
+    indices = list(range(len(ds)))
+    fast = ds[indices]
+    slow = torch.utils.data.default_collate([ds[i] for i in indices])
+    assert fast.keys() == slow.keys()
+    for key in ("audio", "mask", "label", "speaker", "length"):
+        assert fast[key].dtype == slow[key].dtype
+        torch.testing.assert_close(fast[key], slow[key])
+    assert fast["text"] == slow["text"]
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, sampler=BatchSampler(SequentialSampler(ds), 5, False))
+    assert sum(b["audio"].shape[0] for b in loader) == len(ds)
