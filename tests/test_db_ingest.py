@@ -243,3 +243,13 @@ def test_export_writes_clips_back_as_files(tmp_path):
     np.testing.assert_allclose(data.T, db.audio(clip.id), atol=1 / 32768)
     with pytest.raises(WavesmithError, match="cannot export"):
         db.export(tmp_path / "out2", format="xyz")
+
+
+def test_readding_with_new_metadata_relabels_without_decoding(tmp_path):
+    make_corpus(tmp_path / "src", n=2, labels=("x",))
+    db = new_db(tmp_path)
+    add(db, tmp_path / "src", label_from="parent")
+    (tmp_path / "src" / "m.csv").write_text("path,label\nx/clip000.wav,special\n")
+    s = add(db, tmp_path / "src", manifest=tmp_path / "src" / "m.csv")
+    assert (s["decoded"], s["relabelled"]) == (0, 1)
+    assert sorted(c.label for c in db.clips()) == ["special", "x"]  # no --label-from: x is kept

@@ -50,6 +50,7 @@ def add(
         known = {p: (size, mtime) for p, size, mtime in con.execute("SELECT path, size, mtime FROM sources")}
         todo = [j for j in jobs if j.error or known.get(j.path) != (j.size, j.mtime)]
         unchanged = len(jobs) - len(todo)
+        relabelled = _update_metadata(con, [j for j in jobs if not j.error and known.get(j.path) == (j.size, j.mtime)])
         next_id = (con.execute("SELECT MAX(id) FROM clips").fetchone()[0] or 0) + 1
         batch = BatchWriter(con, shards, db.split_ratios, next_id, set(known))
         bar = progress_bar(len(todo), progress)
@@ -73,6 +74,7 @@ def add(
         "files": len(jobs),
         "decoded": len(todo),
         "unchanged": unchanged,
+        "relabelled": relabelled,
         "added": stats["added"],
         "duplicates": stats["duplicates"],
         "errors": stats["errors"],
@@ -83,3 +85,28 @@ def add(
         "files_per_second": round(len(todo) / elapsed, 1) if elapsed > 0 else 0.0,
         "error_list": batch.error_list,
     }
+
+
+def _update_metadata(con, jobs) -> int:
+    """Give unchanged sources the label/speaker/text this run provides (without decoding); count changes.
+
+    Only fields the run sets are written, so re-adding a folder without ``--label-from``
+    or a manifest keeps the labels it had.
+    """
+    rows = [(j.label, j.speaker, j.text, j.path) for j in jobs if (j.label, j.speaker, j.text) != (None, None, None)]
+    if not rows:
+        return 0
+    before = con.total_changes
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.executemany(
+            "UPDATE clips SET label = COALESCE(?1, label), speaker = COALESCE(?2, speaker), text = COALESCE(?3, text) "
+            "WHERE source = ?4 AND (label IS NOT COALESCE(?1, label) OR speaker IS NOT COALESCE(?2, speaker) "
+            "OR text IS NOT COALESCE(?3, text))",
+            rows,
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return con.total_changes - before

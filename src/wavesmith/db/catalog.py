@@ -84,6 +84,7 @@ def initialise(db_dir: Path, sample_rate: int, channels: int, split_ratios: tupl
             "channels": str(int(channels)),
             "split_ratios": json.dumps(list(split_ratios)),
             "created": str(time.time()),
+            "shard_ends": "{}",  # committed frames per shard (see store.ShardWriter)
         }
         con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         con.execute(f"PRAGMA user_version={FORMAT_VERSION}")

@@ -272,8 +272,13 @@ class Database:
     def writing(self, wait: float = 600.0):
         """Hold the writer lock; yields a :class:`ShardWriter` positioned after the committed audio."""
         with _lock(self.path, wait):
-            rows = self._con.execute("SELECT shard, MAX(offset + length) FROM clips GROUP BY shard").fetchall()
-            writer = ShardWriter(self.path, self.channels, {int(s): int(e) for s, e in rows})
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'shard_ends'").fetchone()
+            if row is not None:
+                ends = {int(k): int(v) for k, v in json.loads(row[0]).items()}
+            else:  # not recorded yet: what the clips account for
+                rows = self._con.execute("SELECT shard, MAX(offset + length) FROM clips GROUP BY shard").fetchall()
+                ends = {int(s): int(e) for s, e in rows}
+            writer = ShardWriter(self.path, self.channels, ends)
             try:
                 yield writer
             finally:

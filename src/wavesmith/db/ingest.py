@@ -258,6 +258,9 @@ class BatchWriter:
             con.executemany("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?)", self.sources)
             con.executemany("DELETE FROM errors WHERE path = ?", [(s[0],) for s in self.sources if s[5] is None])
             con.executemany("INSERT OR REPLACE INTO errors VALUES (?,?,?)", self.errors)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('shard_ends', ?)", (json.dumps(self.shards.ends, sort_keys=True),)
+            )
             con.executemany(
                 "DELETE FROM clips WHERE id = ? AND NOT EXISTS (SELECT 1 FROM source_clips WHERE clip = ?)",
                 [(i, i) for i in old],

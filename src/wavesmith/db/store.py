@@ -66,8 +66,11 @@ class ShardReader:
 class ShardWriter:
     """Appends clips to the last shard. Only one exists at a time (the writer holds ``DB/.lock``).
 
-    ``committed`` maps each shard to the frame count the catalog accounts for; anything
-    beyond it on disk is cut off here, so interrupted appends leave no trace.
+    ``committed`` maps each shard to the frame count the catalog accounts for (its
+    high-water mark, which only grows: audio of pruned clips stays until a compaction, so a
+    reader holding an old clip list never maps truncated bytes); anything beyond it on
+    disk is cut off here, so interrupted appends leave no trace. :attr:`ends` is the map
+    to commit with the rows of the appended clips.
     """
 
     def __init__(self, db_dir: Path, channels: int, committed: dict[int, int], shard_bytes: int = SHARD_BYTES):
@@ -88,6 +91,7 @@ class ShardWriter:
                     os.fsync(f.fileno())
         self._file = open(shard_path(self.db_dir, self.shard), "ab")
         self.frames = self._file.tell() // (channels * SAMPLE_BYTES)
+        self.ends = {int(k): int(v) for k, v in committed.items()}
 
     def append(self, pcm: np.ndarray) -> tuple[int, int, int]:
         """Append int16 ``(frames, channels)``; returns ``(shard, offset, length)`` in frames."""
@@ -102,6 +106,7 @@ class ShardWriter:
         self._file.write(data.tobytes())
         offset = self.frames
         self.frames += length
+        self.ends[self.shard] = self.frames
         return self.shard, offset, length
 
     def sync(self) -> None:
