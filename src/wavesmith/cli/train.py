@@ -1,7 +1,115 @@
-"""``wavesmith`` sub-commands of this area (filled in by its owner)."""
+"""``wavesmith train`` and ``wavesmith generate``: parse, call the engine or generate, print."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import re
+import sys
+
+from wavesmith.errors import WavesmithError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
+
+
+def parse_duration(text: str) -> float:
+    """``2h``, ``90m``, ``1h30m``, ``45s`` or plain seconds, as seconds."""
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or _DURATION.sub("", text.strip().lower()).strip():
+        raise WavesmithError(f"--time takes a duration like 2h, 90m, 1h30m or 45s, not {text!r}")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+    return sum(float(v) * scale[u] for v, u in parts)
+
 
 def register(sub) -> None:
-    """Add this module's sub-commands to the ``wavesmith`` parser."""
+    """Add ``train`` and ``generate`` to the ``wavesmith`` parser."""
+    p = sub.add_parser(
+        "train", help="train a model on a clip database",
+        description="Train a model on a clip database into a run folder (config.toml, checkpoints, metrics.jsonl, "
+        "previews). Under torchrun (torchrun --nproc_per_node=K -m wavesmith train ...) every process trains on "
+        "its share of the batches and rank 0 writes.",
+    )
+    p.add_argument("db", help="clip database folder (wavesmith db create)")
+    p.add_argument("--model", help="model name (wavenet, wavegan) or package.module:Class; optional with --resume")
+    p.add_argument("--run", required=True, help="run folder to create (or to continue with --resume)")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file with [model] and [train] tables")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config field (model.KEY, train.KEY or a bare KEY); repeatable")
+    p.add_argument("--steps", type=int, help="total steps of the run (a resumed run continues up to N)")
+    p.add_argument("--time", help="stop this invocation after a duration (2h, 90m, 45s), saving a checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run from its newest checkpoint")
+    p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--seed", type=int, help="seed of the run (train.seed)")
+    p.add_argument("--batch-size", type=int, help="clips per batch and process (train.batch_size)")
+    p.add_argument("--workers", type=int, help="data loader workers per process (train.workers)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_train)
+
+    g = sub.add_parser(
+        "generate", help="generate marked audio files from a trained run",
+        description="Sample a run's (EMA) model into numbered files plus generated.jsonl; every file carries a "
+        "watermark and C2PA Content Credentials unless --no-watermark.",
+    )
+    g.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder (its newest checkpoint) or a checkpoint file")
+    g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
+    g.add_argument("--seconds", type=float, default=2.0, help="length of each file (default 2)")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--label", help="class label to generate (one of the database's labels)")
+    g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")
+    g.add_argument("--seed", type=int, help="seed (random when omitted; recorded either way)")
+    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    g.add_argument("--batch-size", type=int, help="files per model call (default 1: each file its own seed)")
+    g.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    g.add_argument("--prompt", metavar="FILE", help="audio to continue (models that support prompts)")
+    g.add_argument("--mel-from", metavar="FILE", help="audio whose mel spectrogram drives a vocoder model")
+    g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
+    g.add_argument("--json", action="store_true", help="print the list of files as JSON")
+    g.set_defaults(func=_generate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from wavesmith.train import train
+
+    sets = list(args.sets)
+    for flag, key in (("steps", "steps"), ("seed", "seed"), ("batch_size", "batch_size"), ("workers", "workers")):
+        value = getattr(args, flag)
+        if value is not None:
+            sets.append(f"train.{key}={value}")
+    if args.compile:
+        sets.append("train.compile=true")
+    summary = train(
+        args.db, args.model, args.run, config_file=args.config, sets=sets,
+        time_limit=parse_duration(args.time) if args.time else None, resume=args.resume, device=args.device,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['model']}: step {summary['step']}/{summary['steps_total']} ({summary['stopped']}) "
+              f"in {summary['seconds']} s on {summary['device']} x{summary['processes']}")
+        if summary["checkpoint"]:
+            print(f"checkpoint: {summary['checkpoint']}")
+        if summary["best_valid_loss"] is not None:
+            print(f"best validation loss: {summary['best_valid_loss']:.5g}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from wavesmith.generate import generate
+
+    paths = generate(
+        args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
+        temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
+        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark,
+    )
+    if args.json:
+        print(json.dumps([str(p) for p in paths]))
+    else:
+        print(f"wrote {len(paths)} files to {args.out} (described in {args.out}/generated.jsonl)")
+    return 0

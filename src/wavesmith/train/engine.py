@@ -1,0 +1,412 @@
+"""The one training loop of wavesmith: it owns time, the model owns its maths.
+
+:func:`train` opens the database, builds (or resumes) the model named on the command
+line, and runs ``model.train_step(next_batch, update, step)`` until the run's total step
+count, a time limit, Ctrl+C or SIGTERM. It never names a model. Around each step it
+provides: the device and bf16 autocast, ``update(name, loss)`` (backward, gradient
+averaging across processes, clipping, the learning-rate schedule, ``zero_grad``), the EMA
+of the weights, validation on the valid split, preview clips, ``metrics.jsonl`` and
+checkpoints from which a resumed run continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wavesmith import config as C
+from wavesmith import models
+from wavesmith.errors import WavesmithError
+from wavesmith.models.base import DataInfo, GenerativeModel
+from wavesmith.train import checkpoint as ckpt
+from wavesmith.train import distributed as D
+from wavesmith.train.config import TrainConfig
+from wavesmith.train.data import Batches, valid_batches
+from wavesmith.train.ema import EMA
+from wavesmith.train.logs import MetricsLog
+from wavesmith.train.preview import preview
+
+CONFIG_FILE = "config.toml"
+
+
+def pick_device(name: str | None, d: D.Dist | None = None) -> torch.device:
+    """``name``, or the best available: CUDA (this process's GPU under torchrun), then MPS, then CPU."""
+    d = d or D.Dist()
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", d.local_rank % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise WavesmithError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise WavesmithError(f"device {name!r} asked for, but this machine has no usable CUDA GPU")
+        if dev.index is None:
+            dev = torch.device("cuda", d.local_rank % torch.cuda.device_count())
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise WavesmithError("device 'mps' asked for, but Apple MPS is not available here")
+    return dev
+
+
+def lr_factor(tc: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then cosine to ``min_lr_ratio`` or constant."""
+    if step < tc.warmup_steps:
+        return (step + 1) / tc.warmup_steps
+    if tc.lr_schedule == "constant":
+        return 1.0
+    horizon = tc.decay_steps or tc.steps
+    progress = min(1.0, max(0.0, (step - tc.warmup_steps) / max(1, horizon - tc.warmup_steps)))
+    return tc.min_lr_ratio + (1.0 - tc.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class _Stop:
+    """Set by SIGINT/SIGTERM: finish the step, save, leave."""
+
+    reason: str | None = None
+    handlers: dict = field(default_factory=dict)
+
+    def install(self) -> None:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.handlers[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self.handlers.clear()
+
+    def _handle(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl+C aborts at once
+        self.reason = name
+        print(f"\nwavesmith: {name}: finishing this step and saving a checkpoint (Ctrl+C again aborts)",
+              file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        for sig, h in self.handlers.items():
+            signal.signal(sig, h)
+
+
+@contextmanager
+def isolated_rng():
+    """Run a block (validation, previews) without moving the training random streams."""
+    state = ckpt.rng_state()
+    try:
+        yield
+    finally:
+        ckpt.set_rng_state(state)
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _resolve(cls, state, config_file, sets) -> tuple[Any, TrainConfig]:
+    sections: dict[str, Any] = {"model": cls.Config(), "train": TrainConfig()}
+    if state is not None:
+        saved = state["config"]
+        sections = {"model": C.from_dict(cls.Config, saved["model"]), "train": C.from_dict(TrainConfig, saved["train"])}
+    toml = C.load_toml(config_file) if config_file else None
+    resolved = C.resolve(sections, toml, list(sets))
+    if state is not None and C.to_dict(resolved["model"]) != C.to_dict(sections["model"]):
+        raise WavesmithError("the model config cannot change when resuming; start a new run to change it")
+    return resolved["model"], resolved["train"]
+
+
+def _check_data(info: DataInfo, saved: DataInfo, db_path) -> None:
+    for what in ("sample_rate", "channels", "labels", "speakers"):
+        a, b = getattr(info, what), getattr(saved, what)
+        if a != b:
+            shown = (lambda v: ", ".join(v) or "none") if what in ("labels", "speakers") else str
+            raise WavesmithError(f"database {db_path} has {what.replace('_', ' ')} {shown(a)}, "
+                                 f"but the checkpoint was trained with {shown(b)}")
+
+
+def train(
+    db: str | os.PathLike,
+    model: str | None,
+    run: str | os.PathLike,
+    *,
+    config_file: str | os.PathLike | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    time_limit: float | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` (a registered name or ``"package.module:Class"``) on database ``db`` into ``run``.
+
+    ``sets`` are ``key=value`` overrides (``model.KEY`` / ``train.KEY`` or a bare key), applied
+    after ``config_file``. ``train.steps`` counts the run's total steps, so a resumed run
+    continues up to it. ``time_limit`` (seconds) stops this invocation early, with a
+    checkpoint. Returns a summary (steps done, why it stopped, last checkpoint, ...).
+    """
+    from wavesmith.db import ClipDataset, Database
+
+    d = D.from_env()
+    dev = pick_device(device, d)
+    run_dir = Path(run)
+    database = Database.open(db)
+    if not database.clips():
+        raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
+
+    state = None
+    if resume:
+        found = ckpt.latest(run_dir, warn=lambda m: print(m, file=sys.stderr) if d.main else None)
+        if found is None and d.main:
+            print(f"wavesmith: no checkpoint in {run_dir} yet; starting a new run", file=sys.stderr)
+        state = found[0] if found else None
+    elif run_dir.exists() and any((run_dir / n).exists() for n in (CONFIG_FILE, ckpt.CHECKPOINTS, "metrics.jsonl")):
+        raise WavesmithError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
+    if state is not None:
+        if model is not None and model != state["model_name"]:
+            raise WavesmithError(f"{run_dir} holds a run of model {state['model_name']!r}, not {model!r}")
+        model = state["model_name"]
+    if model is None:
+        raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
+    cls = models.get(model)
+    mc, tc = _resolve(cls, state, config_file, sets)
+    info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
+    if state is not None:
+        _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+
+    D.init(d, dev)
+    try:
+        return _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress,
+                     ClipDataset).run()
+    finally:
+        D.shutdown(d)
+        database.close()
+
+
+class _Loop:
+    """The state of one training invocation (kept in one object so the step loop reads plainly)."""
+
+    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset):
+        self.d, self.dev, self.db, self.run_dir, self.name, self.tc = d, dev, database, run_dir, name, tc
+        self.mc, self.info, self.time_limit, self.progress = mc, info, time_limit, progress
+        _seed_all(tc.seed)  # the same initial weights on every process (rank 0's are broadcast anyway)
+        self.model: GenerativeModel = cls(mc, info).to(dev)
+        self.opts = self.model.configure_optimizers()
+        if not self.opts:
+            raise WavesmithError(f"model {name!r} returned no optimizers from configure_optimizers()")
+        self.params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.opts.items()}
+        self.base_lrs = {n: [g["lr"] for g in o.param_groups] for n, o in self.opts.items()}
+        self.step, self.best, epoch, offset = 0, math.inf, 0, 0
+        if state is not None:
+            self._load(state)
+            epoch, offset = state["data"]["epoch"], state["data"]["offset"]
+        D.broadcast_module(self.model, d)
+        self.ema = EMA(self.model, tc.ema_decay)
+        if state is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.resumed_from = state["step"] if state is not None else None
+
+        crop = self.model.crop_samples
+        train_ds = ClipDataset(database, "train", crop_samples=crop, train=True, seed=tc.seed)
+        self.batches = Batches(train_ds, d, tc.batch_size, tc.workers, tc.seed, dev, epoch, offset)
+        self.valid_ds = ClipDataset(database, "valid", crop_samples=crop, train=False, seed=tc.seed)
+        if tc.compile:
+            for m in (self.model, *self.model.children()):
+                m.compile()
+        bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dev.type == "cuda")
+        self.autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
+        self.grad_norms: dict[str, torch.Tensor] = {}
+        # Each process's own training random stream, restored exactly on resume.
+        rngs = state.get("rng") if state is not None else None
+        if rngs is not None and len(rngs) == d.world:
+            ckpt.set_rng_state(rngs[d.rank])
+        else:
+            _seed_all(tc.seed * 1_000_003 + 7919 * (d.rank + 1) + (state["step"] if state else 0))
+
+    # --- the step ---------------------------------------------------------------------------
+
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` and step optimizer ``name`` (what ``train_step`` calls)."""
+        opt = self.opts.get(name)
+        if opt is None:
+            raise KeyError(f"update({name!r}): the model's optimizers are {', '.join(self.opts)}")
+        params = self.params[name]
+        opt.zero_grad(set_to_none=True)  # drop gradients other losses left on these weights
+        with torch.autocast(self.dev.type, enabled=False):
+            loss.backward()
+        D.average_gradients(params, self.d)
+        if self.tc.grad_clip > 0:
+            grads = [p for p in params if p.grad is not None]
+            self.grad_norms[name] = torch.nn.utils.clip_grad_norm_(grads, self.tc.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _set_lr(self) -> float:
+        f = lr_factor(self.tc, self.step)
+        for n, o in self.opts.items():
+            for g, base in zip(o.param_groups, self.base_lrs[n], strict=True):
+                g["lr"] = base * f
+        return f
+
+    def run(self) -> dict[str, Any]:
+        tc, d = self.tc, self.d
+        main = d.main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            header = f"# wavesmith train --model {self.name}\n"
+            body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(tc)})
+            tmp = self.run_dir / f".{CONFIG_FILE}.tmp"
+            tmp.write_text(header + body, encoding="utf-8")
+            os.replace(tmp, self.run_dir / CONFIG_FILE)
+        self.log = MetricsLog(self.run_dir, main, self.resumed_from)
+        stop = _Stop()
+        stop.install()
+        start_step, t0 = self.step, time.monotonic()
+        bar = _bar(tc.steps, self.step, main and self.progress)
+        sums: dict[str, float] = {}
+        count, window_t, window_drawn = 0, time.monotonic(), 0
+        last_path: Path | None = None
+        reason = "done"
+        self.model.train()
+        try:
+            while self.step < tc.steps:
+                lr = self._set_lr()
+                with self.autocast():
+                    logs = self.model.train_step(self.batches, self.update, self.step)
+                self.ema.update(self.model)
+                self.step += 1
+                for k, v in (logs or {}).items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    now = time.monotonic()
+                    rate = (self.batches.drawn - window_drawn) * d.world / max(now - window_t, 1e-9)
+                    figures = {k: v / count for k, v in sums.items()}
+                    norms = {f"grad_norm_{n}": float(t) for n, t in self.grad_norms.items()}
+                    self.log.write("train", self.step, **figures, **norms, lr_factor=lr, samples_per_s=rate)
+                    bar.set_postfix({**{k: f"{v:.4g}" for k, v in list(figures.items())[:4]}, "clips/s": f"{rate:.0f}"},
+                                    refresh=False)
+                    sums, count, window_t, window_drawn = {}, 0, now, self.batches.drawn
+                bar.update(1)
+                late = self.time_limit is not None and time.monotonic() - t0 >= self.time_limit
+                halt = D.any_flag(stop.reason is not None or late, d, self.dev)
+                if halt:
+                    reason = stop.reason or "time limit"
+                final = halt or self.step == tc.steps
+                new_best = False
+                if (tc.valid_every and self.step % tc.valid_every == 0) or self.step == tc.steps:
+                    new_best = self._validate()
+                if tc.preview_every and self.step % tc.preview_every == 0 and main:
+                    self._preview()
+                if final or new_best or self.step % tc.checkpoint_every == 0:
+                    last_path = self._save(new_best) or last_path
+                if halt:
+                    break
+        finally:
+            stop.restore()
+            bar.close()
+            self.log.close()
+        elapsed = time.monotonic() - t0
+        return {
+            "run": str(self.run_dir), "model": self.name, "step": self.step, "steps_total": tc.steps,
+            "stopped": reason, "checkpoint": str(last_path) if last_path else None,
+            "best_valid_loss": None if math.isinf(self.best) else self.best, "seconds": round(elapsed, 2),
+            "steps_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 3), "processes": d.world,
+            "device": str(self.dev),
+        }
+
+    # --- around the step ----------------------------------------------------------------------
+
+    def _validate(self) -> bool:
+        """Mean validation losses (rank 0 alone); True when ``loss`` beats the best so far."""
+        if not self.d.main or len(self.valid_ds) == 0:
+            return False
+        sums: dict[str, float] = {}
+        n = 0
+        with isolated_rng(), eval_mode(self.model), torch.no_grad(), self.autocast():
+            for batch in valid_batches(self.valid_ds, self.tc.batch_size, self.tc.valid_batches, self.dev):
+                for k, v in self.model.validation_loss(batch).items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                n += 1
+        figures = {k: v / n for k, v in sums.items()}
+        self.log.write("valid", self.step, **figures)
+        loss = figures.get("loss", math.inf)
+        if loss < self.best:
+            self.best = loss
+            return True
+        return False
+
+    def _preview(self) -> None:
+        with isolated_rng(), eval_mode(self.model), self.ema.applied(self.model):
+            figures = preview(self.model, self.info, self.tc, self.run_dir, self.step, self.db)
+        self.log.write("preview", self.step, **figures)
+
+    def _save(self, best: bool) -> Path | None:
+        rngs = D.gather_objects(ckpt.rng_state(), self.d)  # every process takes part
+        if self.d.world > 1:
+            sums = D.parameter_checksums(self.model, self.d)
+            self.log.write("sync", self.step, checksums=sums, in_sync=len(set(sums)) == 1)
+        if not self.d.main:
+            return None
+        state = {
+            "format": ckpt.FORMAT,
+            "model_name": self.name,
+            "model_class": f"{type(self.model).__module__}:{type(self.model).__qualname__}",
+            "config": {"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)},
+            "data_info": self.info.to_dict(),
+            "database": {"path": str(self.db.path), "fingerprint": self.db.fingerprint()},
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
+            "schedule": {"base_lrs": self.base_lrs, "lr_factor": lr_factor(self.tc, self.step)},
+            "data": {"epoch": self.batches.position[0], "offset": self.batches.position[1]},
+            "rng": rngs,
+            "best_valid_loss": self.best,
+            "world_size": self.d.world,
+        }
+        path = ckpt.save(state, ckpt.step_path(self.run_dir, self.step))
+        if best:
+            ckpt.mark_best(path)
+        ckpt.prune(self.run_dir, self.tc.keep_checkpoints)
+        return path
+
+    def _load(self, state: dict) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            for n, o in self.opts.items():
+                o.load_state_dict(state["optimizers"][n])
+        except (RuntimeError, KeyError, ValueError) as e:
+            first = str(e).strip().splitlines()[0][:200]
+            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {first}") from None
+        self.base_lrs = {n: list(v) for n, v in state["schedule"]["base_lrs"].items()}
+        self.step, self.best = int(state["step"]), float(state["best_valid_loss"])
+
+
+def _bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
+                desc="train", file=sys.stderr)
