@@ -1,0 +1,220 @@
+"""Per-clip and per-frame features for evaluation, batched in torch (no per-clip Python loops).
+
+Everything here takes a list of float32 ``(channels, samples)`` clips of varying length at
+one sample rate. Clips are sorted by length and processed in batches padded to the longest
+clip of the batch; a frame mask keeps padding out of every statistic.
+
+What is measured (all first channel mixed with the others: channels are averaged):
+
+- log-mel frames (64 bands, windows of about 64 ms with a quarter-window hop):
+  their mean and covariance feed the log-mel Frechet distance;
+- a per-clip embedding (mean and standard deviation of the log-mel frames), used to find
+  nearest neighbours for the memorization check;
+- loudness (RMS in dBFS over the whole clip), the duration of non-silent audio, the spectral
+  centroid of the non-silent frames, and a YIN fundamental frequency where the clip is pitched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wavesmith import audio as A
+from wavesmith.errors import WavesmithError
+
+N_MELS = 64
+SILENCE_DB = -60.0  # frames quieter than this (dBFS), or 50 dB under the clip's loudest, are silent
+RELATIVE_SILENCE_DB = 50.0
+YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara 2002, step 4: absolute threshold on the CMND
+F0_RANGE = (50.0, 1000.0)  # Hz searched for a fundamental
+PITCHED_FRACTION = 0.5  # a clip is pitched when this share of its non-silent frames is voiced
+
+
+@dataclass
+class Features:
+    """Features of a set of clips (arrays indexed by clip, except ``frames``)."""
+
+    frames: np.ndarray  # (n_frames_total, N_MELS) log-mel frames (padding excluded), float64
+    embedding: np.ndarray  # (n, 2 * N_MELS) mean and std of each clip's log-mel frames
+    loudness: np.ndarray  # (n,) dBFS
+    duration: np.ndarray  # (n,) seconds of non-silent audio
+    centroid: np.ndarray  # (n,) Hz, NaN for a silent clip
+    f0: np.ndarray  # (n,) Hz, NaN where not pitched
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.loudness)
+
+    def subset(self, idx) -> Features:
+        """Clip-level subset (frames are kept whole: they are only pooled)."""
+        idx = np.asarray(idx)
+        return Features(self.frames, self.embedding[idx], self.loudness[idx], self.duration[idx],
+                        self.centroid[idx], self.f0[idx])
+
+
+def fft_size(sample_rate: int) -> int:
+    """A power of two near 64 ms, so frames mean the same time span at any sample rate."""
+    return 2 ** int(round(math.log2(0.064 * sample_rate)))
+
+
+def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max_frames_kept: int = 10000,
+            seed: int = 0) -> Features:
+    """Compute :class:`Features` of ``clips`` (float32 ``(C, T)`` each, at ``sample_rate``)."""
+    n = len(clips)
+    n_fft = fft_size(sample_rate)
+    hop = n_fft // 4
+    emb = np.zeros((n, 2 * N_MELS))
+    loud = np.zeros(n)
+    dur = np.zeros(n)
+    cen = np.full(n, np.nan)
+    f0 = np.full(n, np.nan)
+    frames = []
+    lengths = np.array([c.shape[-1] for c in clips])
+    order = np.argsort(lengths, kind="stable")
+    window = torch.hann_window(n_fft)
+    fb = A.mel_filterbank(sample_rate, n_fft, N_MELS)
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            t_max = max(int(lengths[idx].max()), n_fft)
+            x = torch.zeros(len(idx), t_max)
+            for row, i in enumerate(idx):
+                c = np.asarray(clips[i], dtype=np.float32)
+                x[row, : c.shape[-1]] = torch.from_numpy(c.reshape(-1, c.shape[-1]).mean(axis=0))
+            n_valid = torch.as_tensor(np.maximum(lengths[idx] // hop, 1))
+            spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).abs() ** 2
+            spec = spec[..., : int(n_valid.max())]  # (B, F, frames)
+            valid = torch.arange(spec.shape[-1])[None] < n_valid[:, None]
+            # Frame power in dBFS (a full-scale sine reads about -3 dB); Parseval with the window's energy.
+            power = spec.sum(1) * 2 / (window.pow(2).sum() * n_fft)
+            frame_db = 10 * torch.log10(power.clamp_min(1e-12))
+            top = torch.where(valid, frame_db, torch.tensor(-1e9)).amax(1, keepdim=True)
+            loud_mask = valid & (frame_db > SILENCE_DB) & (frame_db > top - RELATIVE_SILENCE_DB)
+            mel = torch.log(torch.clamp(fb @ spec.sqrt(), min=1e-5)).transpose(1, 2)  # (B, frames, mels)
+            # Embedding over all valid frames: silence and its placement are part of a clip's identity.
+            w = valid.float()[..., None]
+            mean = (mel * w).sum(1) / w.sum(1)
+            std = (((mel - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt()
+            emb[idx] = torch.cat([mean, std], 1).double().numpy()
+            sq = (x.double() ** 2).sum(1) / torch.as_tensor(np.maximum(lengths[idx], 1))
+            loud[idx] = (10 * torch.log10(sq.clamp_min(1e-12))).numpy()
+            dur[idx] = (loud_mask.sum(1) * hop / sample_rate).numpy()
+            lm = loud_mask.float()
+            cen_b = ((spec * freqs[None, :, None]).sum(1) / spec.sum(1).clamp_min(1e-20) * lm).sum(1) / lm.sum(1)
+            cen[idx] = torch.where(lm.sum(1) > 0, cen_b, torch.tensor(float("nan"))).double().numpy()
+            f0[idx] = _yin_clip_f0(x, lengths[idx], sample_rate, n_fft // 2, hop, loud_mask)
+            frames.append(mel[valid].double().numpy())
+    frames = np.concatenate(frames) if frames else np.zeros((0, N_MELS))
+    if len(frames) > max_frames_kept:  # covariance of a random subset: same statistics, bounded cost
+        frames = frames[np.random.default_rng(seed).choice(len(frames), max_frames_kept, replace=False)]
+    return Features(frames, emb, loud, dur, cen, f0)
+
+
+def _yin_clip_f0(x: torch.Tensor, lengths: np.ndarray, sample_rate: int, win: int, hop: int,
+                 loud_mask: torch.Tensor) -> np.ndarray:
+    """Median YIN f0 of each clip's voiced frames, NaN for clips that are not mostly voiced.
+
+    YIN (de Cheveigne & Kawahara 2002): difference function via autocorrelation (eq. 7),
+    cumulative-mean normalisation (eq. 8), then the first dip under an absolute threshold.
+    Frames are taken on the same hop grid as the spectrogram, starting at each frame's centre.
+    """
+    b = x.shape[0]
+    n_frames = loud_mask.shape[1]
+    padded = torch.nn.functional.pad(x, (0, 2 * win))
+    # Every other spectrogram frame is enough for a clip's median f0, and halves the cost.
+    fr = padded.unfold(1, 2 * win, 2 * hop)[:, : (n_frames + 1) // 2]  # (B, frames/2, 2W)
+    loud_mask = loud_mask[:, ::2]
+    fr = fr - fr.mean(-1, keepdim=True)
+    tau_min = max(2, int(sample_rate / F0_RANGE[1]))
+    tau_max = min(win - 1, int(sample_rate / F0_RANGE[0]))
+    # d(tau) = sum_j (x_j - x_{j+tau})^2 over j < W, with energies from cumulative sums.
+    # A circular correlation of length 2W is exact here: j + tau < W + tau_max < 2W never wraps.
+    spec = torch.fft.rfft(fr)
+    head = torch.fft.rfft(fr[..., :win], n=2 * win)
+    r = torch.fft.irfft(spec * head.conj(), n=2 * win)[..., : tau_max + 1]  # sum_{j<W} x_j x_{j+tau}
+    e0 = (fr[..., :win] ** 2).sum(-1, keepdim=True)
+    c = torch.nn.functional.pad(torch.cumsum(fr**2, -1), (1, 0))
+    taus = torch.arange(tau_max + 1)
+    e_tau = c[..., taus + win] - c[..., taus]
+    d = (e0 + e_tau - 2 * r).clamp_min(0)
+    d[..., 0] = 0
+    cum = torch.cumsum(d[..., 1:], -1) / taus[1:]
+    cmnd = torch.ones_like(d)
+    cmnd[..., 1:] = d[..., 1:] / cum.clamp_min(1e-12)
+    seg = cmnd[..., tau_min - 1: tau_max + 1]
+    inner = seg[..., 1:-1]
+    local_min = (inner < YIN_THRESHOLD) & (inner <= seg[..., :-2]) & (inner <= seg[..., 2:])
+    voiced = local_min.any(-1) & loud_mask
+    tau = (local_min.float().argmax(-1) + tau_min).double()
+    f0 = sample_rate / tau
+    out = np.full(b, np.nan)
+    for row in range(b):
+        loud = int(loud_mask[row].sum())
+        v = voiced[row]
+        if loud and int(v.sum()) >= max(2, PITCHED_FRACTION * loud):
+            out[row] = float(f0[row][v].median())
+    return out
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Folder:
+    """Clips read from a folder, converted to one rate and channel count."""
+
+    files: list[str]  # paths relative to the folder, in sorted order
+    clips: list[np.ndarray]
+    skipped: list[dict]  # {"file", "reason"} for files that could not be decoded
+    notes: list[str]  # conversions made (resampling, channel mixing)
+
+
+def list_audio(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder`` (recursively), sorted; hidden files ignored."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WavesmithError(f"{folder} is not a folder")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in A.AUDIO_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def read_folder(folder: str | os.PathLike, sample_rate: int, channels: int, what: str = "folder") -> Folder:
+    """Decode every audio file of ``folder`` at ``sample_rate`` / ``channels``, skipping unreadable ones."""
+    folder = Path(folder)
+    paths = list_audio(folder)
+    if not paths:
+        raise WavesmithError(f"{what} {folder} holds no audio files ({', '.join(sorted(A.AUDIO_EXTENSIONS)[:6])}...)")
+    files, clips, skipped = [], [], []
+    rates: dict[int, int] = {}
+    chans: dict[int, int] = {}
+    for p in paths:
+        rel = str(p.relative_to(folder))
+        try:
+            x, rate = A.read(p)
+        except WavesmithError as e:
+            skipped.append({"file": rel, "reason": str(e)})
+            continue
+        if x.shape[-1] == 0:
+            skipped.append({"file": rel, "reason": "no samples"})
+            continue
+        rates[rate] = rates.get(rate, 0) + 1
+        chans[x.shape[0]] = chans.get(x.shape[0], 0) + 1
+        files.append(rel)
+        clips.append(A.resample(A.to_channels(x, channels), rate, sample_rate))
+    if not clips:
+        raise WavesmithError(f"no readable audio in {what} {folder}: all {len(paths)} files failed to decode")
+    notes = []
+    for rate, count in sorted(rates.items()):
+        if rate != sample_rate:
+            notes.append(f"{count} file(s) in {what} at {rate} Hz resampled to {sample_rate} Hz")
+    for ch, count in sorted(chans.items()):
+        if ch != channels:
+            how = "mixed down to mono" if channels == 1 else f"converted to {channels} channels"
+            notes.append(f"{count} file(s) in {what} with {ch} channel(s) {how}")
+    return Folder(files, clips, skipped, notes)
