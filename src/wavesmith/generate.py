@@ -1,0 +1,192 @@
+"""Generate marked audio files from a trained run: ``wavesmith generate RUN -n 16 --out DIR``.
+
+:func:`load_model` rebuilds a model from one checkpoint file (no code is unpickled) with
+its EMA weights. :func:`generate` samples it and hands the clips to :func:`save_clips`,
+the one place where wavesmith output gets marked: a watermark inside the waveform
+(:func:`wavesmith.watermark.embed`, payload derived from the checkpoint) and signed C2PA
+Content Credentials in the file (:func:`wavesmith.watermark.sign_file`), then one line per
+file in ``DIR/generated.jsonl`` saying how it was made.
+
+Seeds: file ``i`` of a run with ``--seed s`` is sampled with seed ``file_seed(s, i)``
+(``file_seed(s, 0) == s``), one file per ``model.sample`` call by default, so the same
+seed gives the same files whatever ``-n`` is, and ``-n 1 --seed <the file's seed>``
+remakes any one of them. With ``--batch-size B`` each call makes ``B`` files from the
+seed of its first file; the record gives that seed and the file's place in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wavesmith import audio as A
+from wavesmith import config as C
+from wavesmith import models
+from wavesmith.errors import WavesmithError
+from wavesmith.models.base import DataInfo, GenerativeModel
+from wavesmith.train import checkpoint as ckpt
+from wavesmith.train.engine import pick_device
+
+RECORDS = "generated.jsonl"
+_MASK64 = (1 << 64) - 1
+
+
+def file_seed(seed: int, index: int) -> int:
+    """Seed of file ``index`` in a run seeded ``seed`` (index 0 keeps ``seed``; others splitmix64-spread)."""
+    if index == 0:
+        return int(seed)
+    z = (int(seed) * 0x9E3779B97F4A7C15 + int(index) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) % 2**31
+
+
+def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) -> tuple[GenerativeModel, dict]:
+    """The model of a checkpoint (or of a run's newest one) with its EMA weights, in eval mode.
+
+    Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``, ``model_name``, ``step``,
+    ``config`` and ``data_info``.
+    """
+    path = ckpt.resolve_path(run_or_checkpoint)
+    state, digest = ckpt.load(path)
+    cls = models.get(state["model_name"])
+    info = DataInfo.from_dict(state["data_info"])
+    model = cls(C.from_dict(cls.Config, state["config"]["model"]), info)
+    weights = state["ema"]["shadow"] if state.get("ema") else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {first}") from None
+    model.to(pick_device(device)).eval()
+    meta = {"path": str(path), "sha256": digest, "model_name": state["model_name"], "step": int(state["step"]),
+            "config": state["config"], "data_info": info.to_dict()}
+    return model, meta
+
+
+def save_clips(
+    audio: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    out_dir: str | os.PathLike,
+    records: list[dict],
+    format: str = "wav",
+    watermark: bool = True,
+    model: str | None = None,
+    checkpoint_hash: str | None = None,
+) -> list[Path]:
+    """Write ``audio`` ``(n, C, T)`` as marked files ``DIR/<index>.<format>`` and append their records.
+
+    ``records[i]`` describes clip ``i`` (its ``index`` names the file, default ``i``); each
+    is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p}``
+    or ``false``, with ``watermark_reason`` when a clip could not carry it) and ``c2pa``.
+    """
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().float().cpu().numpy()
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 3 or len(audio) != len(records):
+        raise ValueError(f"save_clips needs audio (n, C, T) and n records, not {audio.shape} and {len(records)}")
+    fmt = format.lower()
+    if fmt not in A.WRITE_FORMATS:
+        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    mark = _watermarker()
+    payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
+    paths = []
+    with open(out / RECORDS, "a", encoding="utf-8") as log:
+        for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
+            path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
+            rec = {"file": path.name, **rec}
+            if payload is not None:
+                try:
+                    clip = mark.embed(clip, sample_rate, payload)
+                    rec["watermark"] = {"payload": payload}
+                except WavesmithError as e:  # too short or silent to carry the mark
+                    rec["watermark"], rec["watermark_reason"] = False, str(e)
+                    print(f"wavesmith: warning: {path.name} is not watermarked: {e}", file=sys.stderr)
+            else:
+                rec["watermark"] = False
+                if watermark:
+                    rec["watermark_reason"] = "wavesmith.watermark is not available"
+            A.write(path, clip, sample_rate, format=fmt)
+            if mark:
+                rec["c2pa"] = mark.sign_file(path, model=model, checkpoint_hash=checkpoint_hash)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            paths.append(path)
+    return paths
+
+
+def _watermarker():
+    try:
+        import wavesmith.watermark as W
+    except ImportError:
+        return None
+    return W
+
+
+def generate(
+    run_or_checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    n: int = 16,
+    seconds: float = 2.0,
+    label: str | None = None,
+    speaker: str | None = None,
+    seed: int | None = None,
+    temperature: float = 1.0,
+    batch_size: int | None = None,
+    format: str = "wav",
+    device: str | None = None,
+    prompt: str | os.PathLike | None = None,
+    mel_from: str | os.PathLike | None = None,
+    watermark: bool = True,
+) -> list[Path]:
+    """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files."""
+    if n < 1 or seconds <= 0 or temperature <= 0:
+        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
+    batch_size = batch_size or 1
+    if batch_size < 1:
+        raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
+    if format.lower() not in A.WRITE_FORMATS:
+        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    out = Path(out_dir)
+    if (out / RECORDS).exists():
+        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    model, meta = load_model(run_or_checkpoint, device)
+    info = model.info
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    fixed: dict[str, Any] = {}
+    if label is not None:
+        fixed["label"] = info.label_id(label)
+    if speaker is not None:
+        fixed["speaker"] = info.speaker_id(speaker)
+    for key, path in (("prompt", prompt), ("mel_from", mel_from)):
+        if path is not None:
+            fixed[key] = torch.from_numpy(A.load(path, info.sample_rate, info.channels))[None].to(model.device)
+    if not watermark:
+        print("wavesmith: warning: --no-watermark: these files carry no watermark; do not pass them off as real "
+              "recordings (the choice is recorded in generated.jsonl)", file=sys.stderr)
+    settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
+                "device": str(model.device), "prompt": str(prompt) if prompt else None,
+                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark}
+    paths: list[Path] = []
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        call_seed = file_seed(seed, start)
+        conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
+                          else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
+        clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature)
+        records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
+                    "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
+                    "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}
+                   for j in range(b)]
+        paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
+                            model=meta["model_name"], checkpoint_hash=meta["sha256"])
+    return paths
