@@ -253,3 +253,20 @@ def test_readding_with_new_metadata_relabels_without_decoding(tmp_path):
     s = add(db, tmp_path / "src", manifest=tmp_path / "src" / "m.csv")
     assert (s["decoded"], s["relabelled"]) == (0, 1)
     assert sorted(c.label for c in db.clips()) == ["special", "x"]  # no --label-from: x is kept
+
+
+def test_opus_files_are_decoded(tmp_path):
+    sf.write(str(tmp_path / "v.opus"), tone(440, 48000, 0.5), 48000, format="OGG", subtype="OPUS")
+    db = new_db(tmp_path)
+    assert add(db, tmp_path / "v.opus")["added"] == 1
+    assert db.clips()[0].orig_rate == 48000
+
+
+def test_hidden_files_are_ignored_and_symlink_loops_are_walked_once(tmp_path):
+    make_corpus(tmp_path / "src", n=2)
+    (tmp_path / "src" / "._clip.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
+    write(tmp_path / "src" / ".git" / "x.wav", tone(900, 16000, 0.2), 16000)
+    os.symlink(tmp_path / "src", tmp_path / "src" / "kick" / "loop")
+    db = new_db(tmp_path)
+    s = add(db, tmp_path / "src")
+    assert (s["added"], s["errors"], s["ignored_not_audio"]) == (2, 0, 1)

@@ -61,7 +61,9 @@ CREATE TABLE errors (path TEXT PRIMARY KEY, reason TEXT NOT NULL, time REAL NOT 
 
 def connect(db_dir: Path) -> sqlite3.Connection:
     """Open the catalog with the settings every connection uses (WAL: readers never block the writer)."""
-    con = sqlite3.connect(str(db_dir / CATALOG_FILE), timeout=60.0, isolation_level=None)
+    # check_same_thread=False: SQLite serialises use of one connection itself, and a
+    # trainer's preview thread may read the database its loop opened.
+    con = sqlite3.connect(str(db_dir / CATALOG_FILE), timeout=60.0, isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     # NORMAL is crash-safe for a killed process in WAL mode; on power loss the last
     # commits may roll back, which only orphans audio bytes (never a dangling row).

@@ -297,7 +297,10 @@ def _clip(row: tuple, sample_rate: int, channels: int) -> Clip:
 @contextmanager
 def _lock(db_dir: Path, timeout: float):
     """Exclusive writer lock on ``DB/.lock``: wait up to ``timeout`` seconds, saying so once."""
-    fd = os.open(str(db_dir / LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(str(db_dir / LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise WavesmithError(f"cannot write to {db_dir}: {e.strerror or e}") from None
     try:
         deadline = time.monotonic() + timeout
         told = False

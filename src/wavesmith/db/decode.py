@@ -35,7 +35,7 @@ class Settings:
     max_duration: float | None = None  # seconds; longer clips are skipped (unless split_long cuts them)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a million pending jobs stay small
 class Job:
     """One input file and what is known about it before decoding."""
 

@@ -30,6 +30,7 @@ COMMIT_FILES = int(os.environ.get("WAVESMITH_DB_COMMIT_FILES", "256"))
 COMMIT_SECONDS = 2.0  # ...or this often, so an interruption loses little work
 CHUNK_FILES = 8  # files per task sent to a worker
 MANIFEST_COLUMNS = ("path", "label", "speaker", "text")
+MAX_LISTED = 100  # skipped inputs named in a summary (all of them are in the catalog)
 
 
 def collect_jobs(
@@ -48,7 +49,7 @@ def collect_jobs(
         root = Path(source).expanduser()
         if root.is_dir():
             for path, error in _walk(root):
-                if error is None and path.suffix.lower() not in AUDIO_EXTENSIONS:
+                if error == "hidden" or (error is None and path.suffix.lower() not in AUDIO_EXTENSIONS):
                     ignored += 1
                     continue
                 jobs.setdefault(str(path), Job(str(path), error=error))
@@ -75,12 +76,25 @@ def collect_jobs(
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
-    """Files under ``root`` (absolute, sorted), and unreadable folders with their reason."""
+    """Files under ``root`` (absolute, sorted), and unreadable folders with their reason.
+
+    Hidden files and folders (``.git``, macOS ``._x.wav`` resource forks) are passed over as
+    not audio; symbolic links are followed, each real folder once (no loops).
+    """
     failures: list[OSError] = []
+    seen: set[tuple[int, int]] = set()
     for folder, dirs, files in os.walk(root.absolute(), onerror=failures.append, followlinks=True):
-        dirs.sort()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            yield Path(folder) / name, None
+            yield Path(folder) / name, "hidden" if name.startswith(".") else None
         while failures:
             e = failures.pop()
             yield Path(e.filename or folder), f"cannot list folder: {e.strerror or e}"
@@ -196,7 +210,7 @@ class BatchWriter:
         self.errors: list[tuple[str, str, float]] = []
         self.pending_hashes: dict[str, int] = {}
         self.stats = {"added": 0, "duplicates": 0, "errors": 0, "seconds": 0.0}
-        self.error_list: list[tuple[str, str]] = []
+        self.error_list: list[tuple[str, str]] = []  # the first MAX_LISTED, for the summary
         self.last_commit = time.monotonic()
 
     def add(self, d: Decoded) -> None:
@@ -204,7 +218,8 @@ class BatchWriter:
         now = time.time()
         if d.error:
             self.errors.append((job.path, d.error, now))
-            self.error_list.append((job.path, d.error))
+            if len(self.error_list) < MAX_LISTED:
+                self.error_list.append((job.path, d.error))
             self.stats["errors"] += 1
             if job.size >= 0:
                 self.sources.append((job.path, job.size, job.mtime, 0, 0, d.error))
