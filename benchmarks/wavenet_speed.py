@@ -1,0 +1,78 @@
+"""WaveNet speed on the reference configuration (r9y9/wavenet_vocoder's default size).
+
+30 layers in 3 stacks, kernel 3, 128 residual, 256 gate, 128 skip channels, 256-way mu-law
+(~4.0 M parameters), random weights. Prints generation speed (cached queue algorithm) for
+1, 32 and (GPU only) 256 streams, and training speed (forward + backward + Adam step on
+8000-sample crops), as medians over a few repeats.
+
+    python benchmarks/wavenet_speed.py --json [--device cuda] [--seconds 0.5] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from wavesmith.models.base import DataInfo
+from wavesmith.models.wavenet import Config, WaveNet
+
+REFERENCE = dict(layers=30, stacks=3, kernel_size=3, residual_channels=128, gate_channels=256, skip_channels=128)
+
+
+def median_rate(fn, work: float, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        rates.append(work / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seconds", type=float, default=0.25, help="audio generated per stream and repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--train-batch", type=int, default=4)
+    a = p.parse_args()
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    model = WaveNet(Config(**REFERENCE), DataInfo()).to(dev).eval()
+    rate = model.info.sample_rate
+    res: dict = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                 "params": sum(p.numel() for p in model.parameters()),
+                 "torch_threads": torch.get_num_threads(), "seconds_per_stream": a.seconds, "repeats": a.repeats}
+    for n in (1, 32, 256):
+        if n == 256 and dev.type != "cuda":
+            res["generate_256_streams_samples_per_s"] = None
+            continue
+        samples = int(a.seconds * rate)
+        res[f"generate_{n}_stream{'s' if n > 1 else ''}_samples_per_s"] = median_rate(
+            lambda n=n: model.sample(n, a.seconds, seed=0), n * samples, a.repeats
+        )
+    model.train()
+    opt = model.configure_optimizers()["model"]
+    x = (torch.rand(a.train_batch, 1, model.crop_samples, device=dev) * 2 - 1) * 0.3
+    batch = {"audio": x, "mask": torch.ones(a.train_batch, model.crop_samples, device=dev),
+             "label": torch.full((a.train_batch,), -1), "speaker": torch.full((a.train_batch,), -1)}
+
+    def update(name, loss):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train_step(lambda: batch, update, 0)  # warm-up
+    res["train_samples_per_s"] = median_rate(lambda: model.train_step(lambda: batch, update, 1),
+                                             a.train_batch * model.crop_samples, a.repeats)
+    print(json.dumps(res) if a.json else json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
