@@ -67,14 +67,26 @@ def test_temperature_scales_the_latent():
     assert z.min() >= -1 and z.max() <= 1 and z.shape == (1000, 100)
 
 
-def test_fast_inference_path_matches_the_transposed_convolution():
-    model = tiny(window=16384, channels=2)
+@pytest.mark.parametrize("window", [16384, 32768])
+def test_fast_inference_path_matches_the_transposed_convolution(window):
+    model = tiny(window=window, channels=2)
     z = model.latent(2, seed=0)
     with torch.no_grad():  # polyphase convolutions
         fast = model.generator(z)
     with torch.enable_grad():  # nn.ConvTranspose1d
         slow = model.generator(z)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_inference_stays_close_to_float32():
+    model = tiny(window=4096)
+    z = model.latent(4, seed=0)
+    exact = model.decode(z)
+    model.generator.fast_dtype = torch.bfloat16
+    approx = model.decode(z)
+    assert approx.dtype == torch.float32  # the last layer runs in float32
+    snr = 10 * torch.log10(exact.square().mean() / (approx - exact).square().mean())
+    assert snr > 30
 
 
 @pytest.mark.parametrize("stride", [2, 4])
