@@ -32,6 +32,7 @@ SILENCE_DB = -60.0  # frames quieter than this (dBFS), or 50 dB under the clip's
 RELATIVE_SILENCE_DB = 50.0
 YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara 2002, step 4: absolute threshold on the CMND
 F0_RANGE = (50.0, 1000.0)  # Hz searched for a fundamental
+EMBED_RANGE_DB = 60.0  # dynamic range of the clip embedding (dB under the clip's loudest mel band)
 PITCHED_FRACTION = 0.5  # a clip is pitched when this share of its non-silent frames is voiced
 
 
@@ -98,9 +99,13 @@ def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max
             loud_mask = valid & (frame_db > SILENCE_DB) & (frame_db > top - RELATIVE_SILENCE_DB)
             mel = torch.log(torch.clamp(fb @ spec.sqrt(), min=1e-5)).transpose(1, 2)  # (B, frames, mels)
             # Embedding over all valid frames: silence and its placement are part of a clip's identity.
+            # 60 dB of dynamic range under the clip's loudest band: faint noise (dither, a model's
+            # hiss) must not move a copy of a training clip away from its original.
             w = valid.float()[..., None]
-            mean = (mel * w).sum(1) / w.sum(1)
-            std = (((mel - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt()
+            top_mel = torch.where(valid[..., None], mel, torch.tensor(-1e9)).amax((1, 2), keepdim=True)
+            em = torch.maximum(mel, top_mel - EMBED_RANGE_DB / 20 * math.log(10))
+            mean = (em * w).sum(1) / w.sum(1)
+            std = (((em - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt()
             emb[idx] = torch.cat([mean, std], 1).double().numpy()
             sq = (x.double() ** 2).sum(1) / torch.as_tensor(np.maximum(lengths[idx], 1))
             loud[idx] = (10 * torch.log10(sq.clamp_min(1e-12))).numpy()
