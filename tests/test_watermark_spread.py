@@ -135,8 +135,8 @@ def test_payload_for_is_stable_16_bit():
 
 def test_threshold_bounds_false_positives_by_design():
     n = S.PHASES * S.PERIOD
-    tau = S.threshold(n)
-    assert n * np.exp(-(tau**2) / 2) <= S.DESIGN_FPR * 1.0001
+    assert S.tail_bound(S.TAU_ALIGNED) + n * S.tail_bound(S.TAU_SEARCH) <= S.DESIGN_FPR * 1.0001
+    assert S.tail_bound(3.0) <= np.exp(-4.5) and 4.0 < S.TAU_ALIGNED < S.TAU_SEARCH < 5.5
     # Empirically: the sync statistic of random chips against fixed audio features is ~N(0,1).
     feats = S._features(S._mix16(_speechlike(3.0), 16000))[0]
     chips = S._chip_sums(S._fold(feats), 0)
