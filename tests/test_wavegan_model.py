@@ -223,3 +223,15 @@ def test_nearest_neighbour_upsampling_option_keeps_shapes():
 def test_bad_window_is_a_user_error():
     with pytest.raises(WavesmithError, match="16384, 32768"):
         WaveGAN(Config(window=20000), DataInfo())
+
+
+def test_train_step_under_bf16_autocast_keeps_float32_scores_and_finite_losses():
+    model = tiny()
+    _, calls, update = _fake_engine(model)
+    batch = {"audio": torch.randn(4, 1, 1024) * 0.3, "label": torch.full((4,), -1)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the engine does on CUDA (precision=auto)
+        assert model.critic(batch["audio"]).dtype == torch.float32
+        logs = model.train_step(lambda: batch, update, 0)
+    assert calls == ["critic"] * 5 + ["generator"]
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    assert model.max_seconds == 1024 / 16000

@@ -259,10 +259,12 @@ class Critic(nn.Module):
             x = F.leaky_relu(conv(x), 0.2)
             if i < len(self.convs) - 1 and self.training:
                 x = phase_shuffle(x, self.n)
-        out = self.score(x.flatten(1)).squeeze(1)
-        if self.embed is not None:
-            e = self.embed(_unknown_last(labels, self.embed, x))
-            out = out + (e * x.sum(-1)).sum(1)
+        x = x.float()  # scores and the projection in float32 even under bf16 autocast: losses are their means
+        with torch.autocast(x.device.type, enabled=False):
+            out = self.score(x.flatten(1)).squeeze(1)
+            if self.embed is not None:
+                e = self.embed(_unknown_last(labels, self.embed, x))
+                out = out + (e * x.sum(-1)).sum(1)
         return out
 
 
@@ -327,6 +329,11 @@ class WaveGAN(GenerativeModel):
     @property
     def crop_samples(self) -> int:
         return self.config.window
+
+    @property
+    def max_seconds(self) -> float:
+        """Longest clip :meth:`sample` makes: one window (callers with a default length can clamp to it)."""
+        return self.config.window / self.info.sample_rate
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.config.beta1, self.config.beta2)
