@@ -151,6 +151,7 @@ def main() -> None:
 
     results = {a: {"detected": 0, "bits_right": 0, "files": 0} for a in ATTACKS}
     per_cat: dict[str, dict[str, list[int]]] = {}
+    per_dur: dict[str, dict[str, list[int]]] = {}
     snr: dict[str, list[float]] = {}
     t_mark = t_detect = seconds = 0.0
     report_done: set[str] = set()
@@ -182,9 +183,12 @@ def main() -> None:
                 res["files"] += 1
                 res["detected"] += d.present
                 res["bits_right"] += bits
-                per_cat.setdefault(a, {}).setdefault(cat, [0, 0])
-                per_cat[a][cat][0] += d.present
-                per_cat[a][cat][1] += 1
+                dur = x.shape[-1] / r
+                bucket = "1-2s" if dur < 2 else "2-4s" if dur < 4 else ">=4s"
+                for table, key in ((per_cat, cat), (per_dur, bucket)):
+                    table.setdefault(a, {}).setdefault(key, [0, 0])
+                    table[a][key][0] += d.present
+                    table[a][key][1] += 1
         print(f"{cat}: {len(clips)} files marked", file=sys.stderr)
 
     out = {
@@ -194,6 +198,7 @@ def main() -> None:
                 "bit_accuracy": round(v["bits_right"] / (16 * v["files"]), 4) if v["files"] else None,
                 "files": v["files"],
                 "by_category": {c: round(d / n, 3) for c, (d, n) in per_cat.get(a, {}).items()},
+                "by_duration": {c: [round(d / n, 3), n] for c, (d, n) in sorted(per_dur.get(a, {}).items())},
             }
             for a, v in results.items()
         },

@@ -56,6 +56,23 @@ def test_payload_round_trips_and_shape_is_kept(marked_speech):
     assert d.present and d.payload == 0xBEEF
     assert d.z >= d.threshold and 0.99 < d.confidence <= 1.0
     assert d.segments and d.segments[0][0] < 0.6 and d.segments[-1][1] > 3.4
+    assert all(w["marked"] for w in d.windows) and len(d.windows) >= 6
+
+
+def test_one_dimensional_input_gives_one_dimensional_output():
+    x = _speechlike(2.0)[0]
+    y = embed(x, 16000, 3)
+    assert y.shape == x.shape
+    assert detect(y, 16000).payload == 3
+
+
+def test_only_the_marked_part_of_a_spliced_file_is_reported():
+    x = _speechlike(6.0, seed=3)
+    y = x.copy()
+    y[:, 32000:64000] = embed(x[:, 32000:64000], 16000, 11)  # seconds 2-4 marked
+    d = detect(y, 16000)
+    assert d.present and d.payload == 11
+    assert len(d.segments) == 1 and 1.0 <= d.segments[0][0] <= 2.6 and 3.4 <= d.segments[0][1] <= 5.0
 
 
 def test_mark_is_at_least_30_db_below_speech_and_drums(marked_speech):

@@ -68,7 +68,5 @@ def _detect(args) -> int:
             else:
                 print(f"{f}: no watermark (z {r['z']:.1f} < {r['threshold']:.1f}); {c2s}")
     if args.json:
-        for r in results:
-            r.pop("windows", None) if len(json.dumps(r.get("windows", []))) > 20000 else None
         print(json.dumps(results, indent=1))
     return 1 if failed else 0

@@ -8,15 +8,19 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   codecs) gets a keyed sign ``p(t, k) = +-1`` from a pattern that repeats every ``PERIOD``
   frames. Half of the cells of a period carry a fixed *synchronisation* pattern, the other
   half carry the 16 payload bits (each bit spread over ~1/32 of the cells, sign = bit).
-  The magnitude of each cell is scaled by ``1 + a * p``, a multiplicative mark that follows
-  the signal's own spectrum, so it hides under it (a crude but effective psychoacoustic
-  shaping) and is invariant to gain. The difference signal is resynthesised (ISTFT),
-  scaled so the mark sits ``TARGET_SNR_DB`` below the original, resampled back to the
-  file's rate and added to every channel (so any down-mix keeps it).
+  The magnitude of each cell is scaled by ``1 + a * p`` (phase kept): a multiplicative
+  mark, so it follows the signal's own spectrum and is invariant to gain. The strength
+  ``a`` is shaped (``_shape``): a cell quieter than its neighbourhood or than the clip's
+  mean level gets a larger relative change (capped at ``MAX_CHANGE``), because it costs
+  little energy, counts as much in the detector and is masked by the louder audio around
+  it. The change is resynthesised (ISTFT), resampled to the file's rate, scaled so its
+  energy there is ``TARGET_SNR_DB`` below the original's, and added to every channel
+  (so any down-mix keeps it).
 * **Detection.** The received mix is resampled to 16 kHz and analysed at 4 sub-hop phases;
-  the whitened log magnitude ``d(t, k)`` (log |Y| minus its local spectral envelope) is
-  folded modulo ``PERIOD`` frames and correlated with the sync pattern at every cyclic
-  frame offset. That search finds crops and shifts of any length down to ``MIN_SECONDS``.
+  the whitened log magnitude ``d(t, k)`` (log |Y| minus its mean over +-2 bins and over
+  +-``TIME_WHITEN`` frames, which removes formants and held notes) is folded modulo
+  ``PERIOD`` frames and correlated with the sync pattern at every cyclic frame offset.
+  That search finds crops and shifts of any length down to ``MIN_SECONDS``.
 * **False positives.** For unmarked audio the key's chip signs are independent of ``d``,
   so the normalised correlation ``z = sum(p d) / sqrt(sum(d^2))`` is a Rademacher sum with
   unit variance, whatever the audio. Pinelis (1994) bounds its tail by ``4.46 Q(tau)``
@@ -163,6 +167,7 @@ def _chips(key: str, payload: int, frames: int, start: int = 0) -> np.ndarray:
 def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_KEY) -> np.ndarray:
     """Return ``audio`` (C, T) float32 with the watermark carrying ``payload`` (0..65535) added.
 
+    The result has the input's shape (a 1-D input gives a 1-D result) and is not clipped.
     The mark is computed on the channel mix and added to every channel. Raises
     :class:`WavesmithError` for clips shorter than ``MIN_SECONDS`` or silent clips.
     """
@@ -201,7 +206,8 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
             raise WavesmithError("cannot watermark a silent clip (nothing in 400-3300 Hz to carry the mark)")
         scale *= math.sqrt(target / p_mark)
     mark *= math.sqrt(target / p_mark)
-    return (x + mark[None]).astype(np.float32)
+    y = (x + mark[None]).astype(np.float32)
+    return y[0] if np.ndim(audio) == 1 else y
 
 
 def _shape(mag: torch.Tensor) -> torch.Tensor:
@@ -310,27 +316,34 @@ def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY) -> Detec
     if z_aligned >= TAU_ALIGNED and z < TAU_SEARCH:
         z, ph, r, tau = z_aligned, 0, 0, TAU_ALIGNED
     bound = min(1.0, PHASES * PERIOD * tail_bound(z)) if tau == TAU_SEARCH else tail_bound(z)
-    d = feats[ph]
-    chips = _chip_sums(_fold(d), r)
-    bit_z = [_z(chips, pat.sign, (pat.role == b).astype(np.float64)) for b in range(BITS)]
     present = z >= tau
-    payload = sum(1 << b for b, v in enumerate(bit_z) if v > 0) if present else None
-    # Per-window decisions at the found offset (reported, not used for `present`).
+    d = feats[ph]
+    # Per-window decisions at the found offset (reported; `present` is the file's test).
     hop_s = HOP / RATE
     start_s = ph * (HOP // PHASES) / RATE
     windows, segments = [], []
+    marked = np.zeros(d.shape[0], dtype=bool)
     for w0 in range(0, max(1, d.shape[0] - WINDOW_FRAMES // 2), WINDOW_FRAMES // 2):
         w1 = min(d.shape[0], w0 + WINDOW_FRAMES)
-        chunk = np.zeros_like(d)
-        chunk[w0:w1] = d[w0:w1]
-        zw = _z(_chip_sums(_fold(chunk), r), pat.sign, sync)
+        # Frame t of the slice is frame t + w0 of the file: shift the offset to match.
+        zw = _z(_chip_sums(_fold(d[w0:w1]), (r - w0) % PERIOD), pat.sign, sync)
         s, e = start_s + w0 * hop_s, min(len(m) / RATE, start_s + w1 * hop_s)
         windows.append({"start": round(s, 3), "end": round(e, 3), "z": round(zw, 2), "marked": zw >= SEGMENT_Z})
         if present and zw >= SEGMENT_Z:
+            marked[w0:w1] = True
             if segments and s <= segments[-1][1]:
                 segments[-1] = (segments[-1][0], e)
             else:
                 segments.append((s, e))
+    # Payload bits from the marked windows only when that holds more evidence than the
+    # whole file (a spliced file: the unmarked audio would only add noise).
+    chips = _chip_sums(_fold(d), r)
+    if marked.any() and not marked.all():
+        only = _chip_sums(_fold(d * marked[:, None]), r)
+        if _z(only, pat.sign, sync) > _z(chips, pat.sign, sync):
+            chips = only
+    bit_z = [_z(chips, pat.sign, (pat.role == b).astype(np.float64)) for b in range(BITS)]
+    payload = sum(1 << b for b, v in enumerate(bit_z) if v > 0) if present else None
     return Detection(
         present=bool(present),
         confidence=round(1.0 - bound, 6),
