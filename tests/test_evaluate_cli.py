@@ -140,3 +140,17 @@ def test_classifier_is_retrained_when_the_database_changes(db_path, tmp_path):
         clf, info = classifier_for(db, max_steps=5)
         assert info["cached"] is False
         assert [p.name for p in (copy / "evaluate").glob("classifier-*.pt")] == [f"classifier-{db.fingerprint()}.pt"]
+
+
+def test_quick_metrics_rank_real_clips_above_noise(db_path):
+    from wavesmith.evaluate import quick_metrics
+
+    real, _ = D.synthetic_clips(16, 16000, seed=21, seconds=0.5)  # another rate: resampled to the database's
+    rng = np.random.default_rng(0)
+    noise = [(0.05 * rng.standard_normal((1, 8000))).astype(np.float32) for _ in range(16)]
+    with Database.open(db_path) as db:
+        good = quick_metrics(real, 16000, db)
+        bad = quick_metrics(noise, 16000, db)
+    assert set(good) == {"fd_logmel", "loudness_w1", "centroid_w1", "duration_w1"}
+    assert all(isinstance(v, float) for v in good.values())
+    assert bad["fd_logmel"] > 10 * good["fd_logmel"] and bad["centroid_w1"] > 3 * good["centroid_w1"]

@@ -25,7 +25,7 @@ MAX_SECONDS = 4.0  # embedded audio is cut to this, to keep the page small
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}td.ex{text-align:center;vertical-align:top}
+th:first-child,td:first-child,td.meaning{text-align:left}td.ex{text-align:center;vertical-align:top}
 img{display:block;max-width:100%;image-rendering:pixelated;margin:4px auto}audio{width:260px}
 .hist{display:inline-block;margin:0 1em 1em 0}.small{color:#666;font-size:90%}
 """
@@ -126,7 +126,8 @@ def render(result: dict, arrays: dict, gen, real) -> str:
         if name in result:
             r = result[name]
             cells = "".join(f"<td>{_fmt(r.get(k))}</td>" for k in ("value", *CALIBRATION))
-            out.append(f"<tr><td>{name}</td><td>{html.escape(r['meaning'])}</td>{cells}<td>{r['better']}</td></tr>")
+            meaning = html.escape(r["meaning"])
+            out.append(f"<tr><td>{name}</td><td class='meaning'>{meaning}</td>{cells}<td>{r['better']}</td></tr>")
     out.append("</table>")
 
     feats, ref = arrays["features"], arrays["reference"]
