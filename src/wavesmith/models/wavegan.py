@@ -117,7 +117,7 @@ class UpConv(nn.Module):
             self.conv = nn.ConvTranspose1d(cin, cout, kernel, stride, pad, output_padding=stride + 2 * pad - kernel)
         else:
             self.conv = nn.Conv1d(cin, cout, kernel, padding=kernel // 2)
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict[tuple[str, torch.dtype], tuple] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.upsample == "nn":
@@ -142,16 +142,16 @@ class UpConv(nn.Module):
     def cached(self, kind: str, dtype: torch.dtype) -> tuple:
         """Inference weights derived from the parameters, rebuilt whenever they change."""
         weight, bias = self.conv.weight.detach(), self.conv.bias.detach()
-        key = (weight._version, weight.data_ptr(), weight.device, dtype)
-        if kind not in self._cache or self._cache[kind][0] != key:
+        key = (weight._version, weight.data_ptr(), weight.device)
+        if (kind, dtype) not in self._cache or self._cache[kind, dtype][0] != key:
             if kind == "polyphase":
                 w, left, right = polyphase_weight(weight, self.stride, self.conv.padding[0])
                 w = w[:, :, None, :].to(dtype).contiguous(memory_format=torch.channels_last)
                 value = (w, bias.repeat(self.stride).to(dtype), left, right)
             else:
                 value = (weight.to(dtype), bias.to(dtype))
-            self._cache[kind] = (key, *value)
-        return self._cache[kind][1:]
+            self._cache[kind, dtype] = (key, *value)
+        return self._cache[kind, dtype][1:]
 
 
 def polyphase_weight(w: torch.Tensor, stride: int, pad: int) -> tuple[torch.Tensor, int, int]:
