@@ -15,6 +15,7 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from wavesmith.models.base import DataInfo
@@ -34,6 +35,37 @@ def median_rate(fn, work: float, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def cpu_limits(model: WaveNet, repeats: int) -> dict:
+    """What bounds one stream on a CPU: the BLAS products alone, and the numpy calls per sample.
+
+    ``blas_only_samples_per_s`` runs just the matrix products of one step (all layers' tap
+    and residual products, the stacked skip product, the head) on the same folded weights:
+    the speed with zero elementwise and Python overhead. ``weight_bytes_per_sample`` is
+    what each step streams from cache (the weights do not fit in L2, so from L3).
+    """
+    from wavesmith.models.wavenet_fast import Generator, set_blas_threads
+
+    g = Generator(model, 1, None)
+    products = [(np.zeros((1, q.w_taps.shape[0]), np.float32), q.w_taps) for q in g.layers]
+    products += [(q.z, q.w_res) for q in g.layers] + [(g.z, g.w_skip), (g.skip, g.w1), (g.hidden, g.w2)]
+    outs = [np.empty((1, w.shape[1]), np.float32) for _, w in products]
+    weights = sum(w.size for _, w in products)
+
+    def blas_only(steps: int = 500):
+        for _ in range(steps):
+            for (x, w), o in zip(products, outs, strict=True):
+                np.matmul(x, w, out=o)
+
+    old = set_blas_threads(1)
+    rate = median_rate(blas_only, 500, repeats)
+    if old is not None:
+        set_blas_threads(old)
+    layer_calls = 6 + g.layers[0].k  # see QueuedLayer.step
+    return {"macs_per_sample": weights, "weight_bytes_per_sample": 4 * weights,
+            "blas_only_samples_per_s": rate, "blas_only_gb_per_s": 4 * weights * rate / 1e9,
+            "numpy_calls_per_sample": layer_calls * len(g.layers) + 10}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -41,8 +73,11 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=0.25, help="audio generated per stream and repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--train-batch", type=int, default=4)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for training (0: torch's default)")
     a = p.parse_args()
     dev = torch.device(a.device)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = WaveNet(Config(**REFERENCE), DataInfo()).to(dev).eval()
     rate = model.info.sample_rate
@@ -57,6 +92,8 @@ def main() -> None:
         res[f"generate_{n}_stream{'s' if n > 1 else ''}_samples_per_s"] = median_rate(
             lambda n=n: model.sample(n, a.seconds, seed=0), n * samples, a.repeats
         )
+    if dev.type == "cpu":
+        res.update(cpu_limits(model, a.repeats))
     model.train()
     opt = model.configure_optimizers()["model"]
     x = (torch.rand(a.train_batch, 1, model.crop_samples, device=dev) * 2 - 1) * 0.3

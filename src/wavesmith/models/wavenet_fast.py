@@ -33,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import time
 
 import numpy as np
 import torch
@@ -167,9 +168,12 @@ class Generator:
         np.add(self.out, self.b2, out=self.out)
         return self.out
 
-    def run(self, samples: int, primer: np.ndarray | None, seed: int, keep_outputs: bool = False):
+    def run(self, samples: int, primer: np.ndarray | None, seed: int, keep_outputs: bool = False,
+            threads: tuple[int, ...] = ()):
         """Generate ``samples`` values per stream after listening to ``primer`` (n, P).
 
+        ``threads``: BLAS thread counts to try on the first steps; the fastest is kept (on a
+        shared machine a second thread can be 10x slower, spinning against other processes).
         Returns (values (n, samples), outputs (P + samples, n, out) if ``keep_outputs``).
         """
         rng = np.random.default_rng(seed)
@@ -182,7 +186,9 @@ class Generator:
         outputs = [] if keep_outputs else None
         g = self.layers[0].g if self.layers else 0
         noise = cond = None
+        trial = _ThreadTrial(threads if total >= 16 * _TRIAL else ())
         for t in range(total):
+            trial.tick(t)
             if t % _CHUNK == 0:
                 cond = self._cond_chunk(t)
                 if t >= first or t + _CHUNK > first:
@@ -224,6 +230,30 @@ class Generator:
         v = np.clip(mu + np.exp(log_s) * self.temperature * e, -1.0, 1.0)
         half = (2**16 - 1) / 2
         return np.round((v + 1) * half) / half - 1  # the 16-bit value the network will hear
+
+
+_TRIAL = 48  # steps timed per candidate thread count
+
+
+class _ThreadTrial:
+    """Times ``_TRIAL`` steps with each candidate BLAS thread count, then keeps the fastest."""
+
+    def __init__(self, candidates: tuple[int, ...]):
+        self.candidates, self.times = list(candidates), []
+        if self.candidates:
+            set_blas_threads(self.candidates[0])
+
+    def tick(self, t: int) -> None:
+        if not self.candidates or t % _TRIAL or t > _TRIAL * len(self.candidates):
+            return
+        now = time.perf_counter()
+        if t:
+            self.times.append(now - self.start)
+        self.start = now
+        if len(self.times) < len(self.candidates):
+            set_blas_threads(self.candidates[len(self.times)])
+        else:
+            set_blas_threads(self.candidates[int(np.argmin(self.times))])
 
 
 def set_blas_threads(n: int) -> int | None:
@@ -402,9 +432,10 @@ def generate(model, n: int, samples: int, h, primer: torch.Tensor | None, seed: 
         values, _ = TorchGenerator(model, n, h, temperature).run(samples, prim, seed)
         return torch.from_numpy(values)
     gen = Generator(model, n, h, temperature)
-    old = set_blas_threads(1 if n < 8 else min(2, os.cpu_count() or 1))
-    try:
-        values, _ = gen.run(samples, prim, seed)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    old = set_blas_threads(1)
+    try:  # one stream: products too small to split; a batch: let the machine decide
+        values, _ = gen.run(samples, prim, seed, threads=(min(cores, 4), 1) if n >= 8 and cores > 1 else ())
     finally:
         if old is not None:
             set_blas_threads(old)
