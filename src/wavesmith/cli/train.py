@@ -27,12 +27,14 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model on a clip database",
         description="Train a model on a clip database into a run folder (config.toml, checkpoints, metrics.jsonl, "
-        "previews). Under torchrun (torchrun --nproc_per_node=K -m wavesmith train ...) every process trains on "
-        "its share of the batches and rank 0 writes.",
+        "previews). Under torchrun (torchrun --nproc_per_node=K -m wavesmith train DB --model M --run-dir R ...) every "
+        "process trains on its share of the batches and rank 0 writes.",
     )
     p.add_argument("db", help="clip database folder (wavesmith db create)")
     p.add_argument("--model", help="model name (wavenet, wavegan) or package.module:Class; optional with --resume")
-    p.add_argument("--run", required=True, help="run folder to create (or to continue with --resume)")
+    p.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="run folder to create (or to continue with --resume); write --run-dir under torchrun, "
+                   "whose own parser takes --run for its --run-path")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with [model] and [train] tables")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config field (model.KEY, train.KEY or a bare KEY); repeatable")
