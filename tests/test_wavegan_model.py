@@ -235,3 +235,8 @@ def test_train_step_under_bf16_autocast_keeps_float32_scores_and_finite_losses()
     assert calls == ["critic"] * 5 + ["generator"]
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     assert model.max_seconds == 1024 / 16000
+
+
+def test_even_kernel_is_refused():
+    with pytest.raises(WavesmithError, match="kernel_size must be odd"):
+        WaveGAN(Config(kernel_size=24), DataInfo())
