@@ -61,27 +61,34 @@ class QueuedLayer:
         self.size = (k - 1) * self.d + 1
         self.queue = np.empty((self.size, n, g), np.float32)
         self.queue[:] = self.base  # inputs before the start are zero padding: bias only
+        # Views made once: slicing costs about as much as a small numpy call.
+        h = g // 2
         self.slots = list(self.queue)
+        self.filt, self.gate = [s[:, :h] for s in self.slots], [s[:, h:] for s in self.slots]
         self.y = np.empty((n, k * g), np.float32)
+        self.y_taps = [self.y[:, j * g : (j + 1) * g] for j in range(k)]
+        self.mid = [(self.y_taps[j], (k - 1 - j) * self.d) for j in range(1, k - 1)]
         self.z = z[:, zi]  # this layer's gated output (and its constant-1 column) inside Z
+        self.z_out = self.z[:, :h]
         self.res = np.empty((n, r.shape[0]), np.float32)
 
     def step(self, x: np.ndarray, t: int, cond: np.ndarray | None) -> None:
         """Advance one sample: read ``x`` (n, R), write the gated output, update ``x`` in place."""
-        g, size, y, slots = self.g, self.size, self.y, self.slots
-        np.matmul(x, self.w_taps, out=y)
-        np.add(y[:, :g], self.base, out=slots[(t - 1) % size])  # oldest tap opens slot t+(k-1)d
-        for j in range(1, self.k - 1):
-            s = slots[(t + (self.k - 1 - j) * self.d) % size]
-            np.add(s, y[:, j * g : (j + 1) * g], out=s)
-        now = slots[t % size]
-        np.add(now, y[:, (self.k - 1) * g :], out=now)
+        size, slots = self.size, self.slots
+        np.matmul(x, self.w_taps, out=self.y)
+        np.add(self.y_taps[0], self.base, out=slots[(t - 1) % size])  # oldest tap opens slot t+(k-1)d
+        for y, ahead in self.mid:
+            s = slots[(t + ahead) % size]
+            np.add(s, y, out=s)
+        i = t % size
+        now = slots[i]
+        np.add(now, self.y_taps[-1], out=now)
         if cond is not None:
             np.add(now, cond, out=now)
         np.tanh(now, out=now)
-        h = g // 2
-        np.add(now[:, h:], 1.0, out=now[:, h:])
-        np.multiply(now[:, :h], now[:, h:], out=self.z[:, :h])
+        gate = self.gate[i]
+        np.add(gate, 1.0, out=gate)
+        np.multiply(self.filt[i], gate, out=self.z_out)
         np.matmul(self.z, self.w_res, out=self.res)
         np.add(x, self.res, out=x)
 
@@ -194,8 +201,12 @@ class Generator:
                 if t >= first or t + _CHUNK > first:
                     noise = self._noise(rng)
             self._input(history)
-            for i, layer in enumerate(self.layers):
-                layer.step(self.x, t, None if cond is None else cond[t % _CHUNK, :, i * g : (i + 1) * g])
+            if cond is None:
+                for layer in self.layers:
+                    layer.step(self.x, t, None)
+            else:
+                for i, layer in enumerate(self.layers):
+                    layer.step(self.x, t, cond[t % _CHUNK, :, i * g : (i + 1) * g])
             if t < first and not keep_outputs:
                 v = primer[:, t]  # listening to the prompt: the head is not needed
             else:
