@@ -108,7 +108,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object (default: the same, indented)")
     p.add_argument("--audio", type=Path, default=Path("/work/real-audio"), help="folder of recordings")
-    p.add_argument("--report", type=Path, help="folder for the difference spectrogram PNGs")
+    p.add_argument("--report", type=Path, help="folder for spectrograms of original | difference (PNG)")
     p.add_argument("--per-category", type=int, default=60, help="marked files per category (0 = all)")
     p.add_argument("--codec-every", type=int, default=1, help="run codec attacks on every k-th marked file")
     p.add_argument("--seed", type=int, default=0)
@@ -167,8 +167,11 @@ def main() -> None:
             snr.setdefault(cat, []).append(float(10 * np.log10(np.mean(x**2) / max(np.mean((y - x) ** 2), 1e-20))))
             if args.report and cat not in report_done:
                 args.report.mkdir(parents=True, exist_ok=True)
-                (args.report / f"watermark_difference_{cat}.png").write_bytes(plot.spectrogram_png(y - x, r))
-                (args.report / f"watermark_original_{cat}.png").write_bytes(plot.spectrogram_png(x, r))
+                # Original, a short gap, then the difference (marked - original), drawn as
+                # one picture so both share one dB scale: the mark's level shows as it is.
+                gap = np.zeros((x.shape[0], r // 10), np.float32)
+                both = np.concatenate([x, gap, y - x], axis=-1)
+                (args.report / f"watermark_difference_{cat}.png").write_bytes(plot.spectrogram_png(both, r))
                 report_done.add(cat)
             other = all_clips[int(rng.integers(len(all_clips)))][1]
             for a in ATTACKS:

@@ -80,6 +80,7 @@ def test_mark_never_touches_input_and_detect_json_reports_it(tmp_path, capsys):
     assert [r["file"] for r in rows] == [str(out), str(src)]
     assert rows[0]["watermark"] is True and rows[0]["payload"] == 4242 and rows[0]["confidence"] > 0.99
     assert rows[0]["segments"] and rows[0]["c2pa"]["validation_state"] in ("Valid", "Trusted")
+    assert rows[0]["c2pa"]["title"] == "out.flac"
     assert rows[1]["watermark"] is False and rows[1]["payload"] is None and rows[1]["c2pa"] is None
 
 

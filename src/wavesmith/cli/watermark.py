@@ -61,6 +61,8 @@ def _detect(args) -> int:
         if not args.json and "error" not in r:
             c2 = r["c2pa"]
             c2s = f"C2PA {c2['validation_state']}" if c2 else "no C2PA manifest"
+            if c2 and "signingCredential.untrusted" in (c2.get("validation_failures") or []):
+                c2s += " (signer not in a trust list)"
             if r["watermark"]:
                 spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r["segments"])
                 print(f"{f}: watermark, payload {r['payload']}, confidence {r['confidence']:.4f} "

@@ -54,6 +54,8 @@ def mark_file(
     WAV. Returns ``{"file", "payload", "signed", "reason"}``.
     """
     src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise WavesmithError(f"{src}: no such file")
     x, rate = A.read(src)
     if x.size == 0:
         raise WavesmithError(f"{src} holds no audio")
@@ -66,7 +68,7 @@ def mark_file(
     os.close(fd)
     try:
         A.write(tmp, y, rate, format=fmt)
-        result = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash)
+        result = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -76,6 +78,8 @@ def mark_file(
 def detect_file(path: str | os.PathLike) -> dict:
     """Watermark and C2PA findings for one file, as ``wavesmith detect --json`` prints them."""
     path = Path(path)
+    if not path.is_file():
+        raise WavesmithError(f"{path}: no such file")
     x, rate = A.read(path)
     if x.size == 0:
         raise WavesmithError(f"{path} holds no audio")

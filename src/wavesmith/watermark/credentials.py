@@ -123,9 +123,16 @@ def _manifest(model: str | None, checkpoint_hash: str | None, title: str) -> dic
     }
 
 
-def sign_file(path: str | os.PathLike, *, model: str | None = None, checkpoint_hash: str | None = None) -> dict:
+def sign_file(
+    path: str | os.PathLike,
+    *,
+    model: str | None = None,
+    checkpoint_hash: str | None = None,
+    title: str | None = None,
+) -> dict:
     """Write signed Content Credentials into ``path`` (temporary file + rename).
 
+    ``title`` names the asset in the manifest (default: the file's name).
     Returns ``{"signed": bool, "reason": str | None}``; an unsupported format or a signing
     failure is reported in ``reason``, never raised.
     """
@@ -141,7 +148,7 @@ def sign_file(path: str | os.PathLike, *, model: str | None = None, checkpoint_h
     os.close(fd)
     try:
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, certs, key, None))
-        with c2pa.Builder(_manifest(model, checkpoint_hash, path.name)) as builder, \
+        with c2pa.Builder(_manifest(model, checkpoint_hash, title or path.name)) as builder, \
                 open(path, "rb") as src, open(tmp, "w+b") as dst:
             builder.sign(signer, mime, src, dst)
         os.replace(tmp, path)

@@ -50,7 +50,7 @@ PERIOD = 16  # frames per repetition of the pattern (0.256 s)
 PHASES = 4  # sub-hop phases searched by the detector (HOP / PHASES = 4 ms steps)
 BAND_HZ = (400.0, 3300.0)  # band carrying the mark
 BITS = 16  # payload bits
-SYNC_FRACTION = 0.5  # share of cells carrying the synchronisation pattern
+SYNC_FRACTION = 0.7  # share of cells carrying the synchronisation pattern
 TARGET_SNR_DB = 30.2  # mark energy below the signal's, measured at the file's rate
 MIN_SECONDS = 1.0  # shortest clip that carries the mark
 DESIGN_FPR = 1e-4  # false-positive rate per file the threshold is designed for
