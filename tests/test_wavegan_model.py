@@ -251,3 +251,23 @@ def test_train_step_under_bf16_autocast_keeps_float32_scores_and_finite_losses()
 def test_even_kernel_is_refused():
     with pytest.raises(WavesmithError, match="kernel_size must be odd"):
         WaveGAN(Config(kernel_size=24), DataInfo())
+
+
+def test_logs_flag_a_critic_that_separates_every_clip():
+    class LoudnessCritic(torch.nn.Module):  # scores loudness: silence always loses to noise
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x, labels=None):
+            return self.scale * x.abs().flatten(1).mean(1)
+
+    model = tiny()
+    model.critic = LoudnessCritic()
+    torch.nn.init.zeros_(model.generator.ups[-1].conv.weight)
+    torch.nn.init.zeros_(model.generator.ups[-1].conv.bias)  # the generator makes silence
+    model.generator.ups[-1].conv.requires_grad_(False)
+    _, _, update = _fake_engine(model)
+    logs = model.train_step(lambda: {"audio": torch.randn(4, 1, 1024) * 0.5, "label": torch.full((4,), -1)}, update, 0)
+    assert logs["critic_wins"] == 1.0 and logs["critic_acc"] == 1.0 and logs["wasserstein"] > 0.1
+    assert logs["diversity"] == 0.0 and logs["diversity_ratio"] == 0.0  # collapse shows too
