@@ -82,7 +82,9 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise(one_thread):
+def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise(one_thread, request):
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("about a minute of training: opt in with -m slow")
     seed = int(os.environ.get("WAVENET_QUALITY_SEED", "0"))
     data = corpus(seed)
     torch.manual_seed(seed)
