@@ -54,9 +54,34 @@ def interrupt_mid_way(db_path, source, sig) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while committed(db_path) < 4 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    workers = children(proc.pid)
     proc.send_signal(sig)
     proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{w}") and not zombie(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if os.path.exists(f"/proc/{w}") and not zombie(w)], "decoders outlived db add"
     return proc
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def shard_bytes(db_path) -> int:

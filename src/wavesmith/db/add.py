@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from wavesmith.db.decode import Settings
-from wavesmith.db.ingest import BatchWriter, collect_jobs, decoded_stream, progress_bar
+from wavesmith.db.ingest import BatchWriter, StopRequest, collect_jobs, decoded_stream, progress_bar
 from wavesmith.errors import WavesmithError
 
 
@@ -56,11 +56,14 @@ def add(
         bar = progress_bar(len(todo), progress)
         stream = decoded_stream(todo, settings, workers)
         try:
-            for decoded in stream:
-                batch.add(decoded)
-                bar.update(1)
-                if batch.due():
-                    batch.commit()
+            with StopRequest() as stop:
+                for decoded in stream:
+                    batch.add(decoded)
+                    bar.update(1)
+                    if batch.due():
+                        batch.commit()
+                    if stop.requested:
+                        break
         finally:
             # On Ctrl+C what was decoded so far is still committed; on SIGKILL the next
             # writer truncates the uncommitted audio (see ShardWriter).
@@ -68,6 +71,8 @@ def add(
             batch.commit()
             bar.close()
     db._locations.clear()
+    if stop.requested:
+        raise KeyboardInterrupt  # after committing: rerunning the same add completes it
     elapsed = time.monotonic() - t0
     stats = batch.stats
     return {

@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -158,10 +159,47 @@ def _text(value) -> str | None:
 _SETTINGS: Settings | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, parent: int) -> None:
     global _SETTINGS
     _SETTINGS = settings
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl+C
+    # Die with the main process: a SIGKILLed `db add` must not leave decoders behind,
+    # blocked forever on a task pipe whose write end they inherited themselves.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class StopRequest:
+    """Turns the first Ctrl+C into a request the main loop honours between files.
+
+    A KeyboardInterrupt raised at an arbitrary point can leave multiprocessing's locks
+    held and hang the pool's shutdown; a flag lets the loop stop cleanly, commit what
+    it has, and only then raise. A second Ctrl+C interrupts at once.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("wavesmith: stopping after the files in progress (Ctrl+C again to stop now)", file=sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _decode_chunk(jobs: list[Job]) -> list[Decoded]:
@@ -177,7 +215,7 @@ def decoded_stream(jobs: list[Job], settings: Settings, workers: int) -> Iterato
         return
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     chunks = [jobs[i : i + CHUNK_FILES] for i in range(0, len(jobs), CHUNK_FILES)]
-    pool = mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(settings,))
+    pool = mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(settings, os.getpid()))
     try:
         pending: deque = deque()
         it = iter(chunks)
