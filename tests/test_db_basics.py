@@ -142,3 +142,17 @@ def test_fingerprint_changes_when_clips_are_added(tmp_path):
     write(tmp_path / "a.wav", tone(300.0, 16000, 0.3), 16000)
     db.add([tmp_path / "a.wav"], progress=False)
     assert db.fingerprint() != empty
+
+
+def test_an_open_reader_sees_clips_another_writer_adds(tmp_path):
+    write(tmp_path / "a.wav", tone(300.0, 16000, 0.3), 16000)
+    write(tmp_path / "b.wav", tone(600.0, 16000, 0.4), 16000)
+    writer = Database.create(tmp_path / "db")
+    writer.add([tmp_path / "a.wav"], progress=False)
+    reader = Database.open(tmp_path / "db")
+    first = reader.clips()[0]
+    reader.audio(first.id)  # maps the shard as it is now
+    writer.add([tmp_path / "b.wav"], progress=False)
+    new = [c for c in reader.clips() if c.id != first.id]
+    assert len(new) == 1
+    assert reader.audio(new[0].id).shape == (1, 6400)  # the grown shard is mapped again
