@@ -11,7 +11,9 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,12 +90,20 @@ class Database:
         ratios = catalog.parse_ratios(split_ratios)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise WavesmithError(f"{path} already exists; open it, or choose a new path")
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "audio").mkdir(exist_ok=True)
-        with _lock(path, timeout=0.0):
-            if (path / catalog.CATALOG_FILE).exists():
-                raise WavesmithError(f"{path} already exists; open it, or choose a new path")
-            catalog.initialise(path, int(sample_rate), int(channels), ratios)
+        # Built in a hidden sibling folder and renamed into place: a killed create leaves
+        # no half-made database behind, and of two racing creates exactly one wins.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.creating-", dir=path.parent))
+        try:
+            (tmp / "audio").mkdir()
+            catalog.initialise(tmp, int(sample_rate), int(channels), ratios)
+            try:
+                os.rename(tmp, path)  # replaces an empty folder, fails on a non-empty one
+            except OSError:
+                raise WavesmithError(f"{path} already exists; open it, or choose a new path") from None
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
         return cls.open(path)
 
     @classmethod
