@@ -6,8 +6,8 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   (``N_FFT`` = 512, ``HOP`` = 256). Every cell (frame ``t``, bin ``k``) of the band
   ``BAND_HZ`` (400-3300 Hz: it survives a 4 kHz low-pass, 8 kHz resampling and speech
   codecs) gets a keyed sign ``p(t, k) = +-1`` from a pattern that repeats every ``PERIOD``
-  frames. Half of the cells of a period carry a fixed *synchronisation* pattern, the other
-  half carry the 16 payload bits (each bit spread over ~1/32 of the cells, sign = bit).
+  frames. ``SYNC_FRACTION`` (70%) of the cells of a period carry a fixed *synchronisation*
+  pattern, the rest carry the 16 payload bits (each bit on ~1/53 of the cells, sign = bit).
   The magnitude of each cell is scaled by ``1 + a * p`` (phase kept): a multiplicative
   mark, so it follows the signal's own spectrum and is invariant to gain. The strength
   ``a`` is shaped (``_shape``): a cell quieter than its neighbourhood or than the clip's
@@ -28,6 +28,10 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   share the budget ``DESIGN_FPR`` = 1e-4 per file: the aligned offset (``TAU_ALIGNED``,
   4.24, budget 5e-5) and the maximum over all ``PHASES * PERIOD`` = 64 offsets
   (``TAU_SEARCH``, 5.09, union bound 64 x 4.46 Q(5.09) = 5e-5).
+* **Limits** (``benchmarks/watermark_robustness.py`` measures them): no search over time
+  scale, so a 5% speed change removes the mark; white noise at 20 dB SNR and mixing with
+  other audio at 0 dB are found reliably only in clips of several seconds; the payload of
+  a 1 s clip has a few percent of its bits wrong.
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ MAX_CHANGE = 0.9  # cap of a cell's relative magnitude change (never flips a cel
 MASK_SPREAD = (1, 3)  # masker neighbourhood: +-frames, +-bins
 GLOBAL_MASK = 1.0  # the clip's mean cell power masks too (quiet cells are cheap)
 TIME_WHITEN = 3  # detector: remove the mean over +-frames of the log magnitude
-DEFAULT_KEY = "wavesmith-watermark-v1"
+DEFAULT_KEY = "wavesmith-watermark-v1"  # public, so anyone can check; pass `key` for a private mark
 
-CHIP = (1, 1)  # cells per chip (frames, bins): one sign covers a small block, which
-# survives resynthesis (neighbouring cells overlap in time and frequency) far better
+# Cells per chip (frames, bins) sharing one sign. One cell per chip measured best: larger
+# chips survive resynthesis better but lose more to the detector's whitening.
+CHIP = (1, 1)
 _K0 = int(math.ceil(BAND_HZ[0] * N_FFT / RATE))
 _K1 = _K0 + (int(math.floor(BAND_HZ[1] * N_FFT / RATE)) + 1 - _K0) // CHIP[1] * CHIP[1]
 _WINDOW = torch.hann_window(N_FFT, dtype=torch.float32)
