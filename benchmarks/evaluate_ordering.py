@@ -1,6 +1,6 @@
 """Do the evaluation metrics rank known damage on real recordings? (wavesmith.evaluate)
 
-Real drum hits from /work/real-audio/drums (labelled by kit piece from their file names:
+Real drum hits from $WAVESMITH_REAL_AUDIO/drums (default /work/real-audio) (labelled by kit piece from their file names:
 kick, snare, hihat, tom, cymbal) or speech from /work/real-audio/speech-en-16k (no labels)
 are split by file into train / reference / floor / fresh. The fresh real clips, then the
 same clips damaged (white noise at 20/10/0 dB SNR, low-pass at 4/2/1 kHz, hard clipping at
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -32,12 +33,13 @@ from wavesmith.evaluate.core import RealSets, evaluate_arrays
 
 SR = 16000
 MAX_SECONDS = 2.0
-REAL = Path("/work/real-audio")
+REAL = Path(os.environ.get("WAVESMITH_REAL_AUDIO", "/work/real-audio"))
 # kit piece <- a whole token of the file name (split at punctuation, case and digit changes)
 RULES = [("hihat", r"(hh|chh|ohh|hat|hihat|hhat)"), ("kick", r"(kick|bd|bassdrum|kik)"),
          ("snare", r"(snare|sn|sd|rimshot)"), ("tom", r"(tom|tm|floortom)"),
          ("cymbal", r"(crash|ride|rd|splash|china|cym|cymbal)")]
-DAMAGE = {"noise_snr_db": (20, 10, 0), "lowpass_hz": (4000, 2000, 1000), "clip_keep": (0.5, 0.1, 0.02)}
+# damage kind (see wavesmith.evaluate.degrade.damage) -> strengths, mildest first
+DAMAGE = {"noise": (20, 10, 0), "lowpass": (4000, 2000, 1000), "clip": (0.5, 0.1, 0.02)}
 KEY_METRICS = ("fd_logmel", "fd_classifier", "inception_score", "ndb_k", "centroid_w1", "loudness_w1", "memorization")
 
 
@@ -71,15 +73,6 @@ def load(data: str, limit: int | None) -> tuple[list[np.ndarray], list[str], lis
     return clips, names, labels
 
 
-def damaged(clips, kind, strength, seed=0):
-    rng = np.random.default_rng(seed)
-    if kind == "noise_snr_db":
-        return [D.add_noise(x, strength, rng) for x in clips]
-    if kind == "lowpass_hz":
-        return [D.lowpass(x, SR, strength) for x in clips]
-    return [D.hard_clip(x, strength) for x in clips]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", choices=("drums", "speech"), default="drums")
@@ -107,7 +100,7 @@ def main() -> int:
     conditions = {"real_fresh": fresh}
     for kind, strengths in DAMAGE.items():
         for s in strengths:
-            conditions[f"{kind}={s}"] = damaged(fresh, kind, s)
+            conditions[f"{kind}={s}"] = D.damage(fresh, kind, s, SR)
     conditions["train_copies"] = pick(0)[: len(fresh)]
     results = {}
     for cond, cs in conditions.items():

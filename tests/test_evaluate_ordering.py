@@ -30,13 +30,8 @@ def world():
     return {"real": real, "clf": clf, "fresh": fresh, "y_fresh": y_fresh, "train": train}
 
 
-def _damaged(clips, kind, strength, seed=0):
-    rng = np.random.default_rng(seed)
-    if kind == "noise":
-        return [D.add_noise(x, strength, rng) for x in clips]
-    if kind == "lowpass":
-        return [D.lowpass(x, SR, strength) for x in clips]
-    return [D.hard_clip(x, strength) for x in clips]
+def _damaged(clips, kind, strength):
+    return D.damage(clips, kind, strength, SR)
 
 
 def _fd_logmel(clips, ref_feats):

@@ -29,6 +29,18 @@ def hard_clip(x: np.ndarray, keep: float) -> np.ndarray:
     return np.clip(y, -1, 1).astype(np.float32)
 
 
+def damage(clips: list[np.ndarray], kind: str, strength: float, sample_rate: int, seed: int = 0) -> list[np.ndarray]:
+    """Apply one damage to every clip: ``noise`` (SNR dB), ``lowpass`` (cut-off Hz) or ``clip`` (kept share of peak)."""
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        return [add_noise(x, strength, rng) for x in clips]
+    if kind == "lowpass":
+        return [lowpass(x, sample_rate, strength) for x in clips]
+    if kind == "clip":
+        return [hard_clip(x, strength) for x in clips]
+    raise ValueError(f"unknown damage {kind!r}")
+
+
 LABELS = ("chirp", "noise_burst", "tone_high", "tone_low")
 
 

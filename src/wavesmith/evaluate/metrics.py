@@ -118,10 +118,14 @@ def ndb_k(real: np.ndarray, test: np.ndarray, centres: np.ndarray, z_crit: float
     return float(((z > z_crit) & (se > 0) | ((se == 0) & (p1 != p2))).mean())
 
 
+def _sorted_finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return np.sort(x[np.isfinite(x)])
+
+
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float | None:
     """Earth mover's distance between two 1-D samples (NaNs dropped): the integral of |F_a - F_b|."""
-    a = np.sort(np.asarray(a, dtype=np.float64)[~np.isnan(a)])
-    b = np.sort(np.asarray(b, dtype=np.float64)[~np.isnan(b)])
+    a, b = _sorted_finite(a), _sorted_finite(b)
     if len(a) == 0 or len(b) == 0:
         return None
     grid = np.concatenate([a, b])
@@ -133,8 +137,7 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float | None:
     """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two CDFs."""
-    a = np.sort(np.asarray(a, dtype=np.float64)[~np.isnan(a)])
-    b = np.sort(np.asarray(b, dtype=np.float64)[~np.isnan(b)])
+    a, b = _sorted_finite(a), _sorted_finite(b)
     if len(a) == 0 or len(b) == 0:
         return None
     grid = np.concatenate([a, b])
