@@ -17,13 +17,16 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
 
 from wavesmith.errors import WavesmithError
+
+if TYPE_CHECKING:
+    import torch
 
 # Extensions wavesmith looks for when it walks folders. libsndfile reads most of them;
 # the rest (m4a, aac, wma, webm...) go through ffmpeg when it is installed.
@@ -143,7 +146,7 @@ def write(
         fmt = "aiff"
     if fmt not in WRITE_FORMATS:
         raise WavesmithError(f"cannot write {path}: unsupported format {fmt!r} (use one of {', '.join(WRITE_FORMATS)})")
-    if isinstance(audio, torch.Tensor):
+    if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
         audio = audio.detach().float().cpu().numpy()
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
@@ -182,6 +185,8 @@ def rms_db(x: np.ndarray) -> float:
 
 def mulaw_encode(x: torch.Tensor, quantization_channels: int = 256) -> torch.Tensor:
     """Compand [-1, 1] with mu = Q - 1 and quantize to integers in [0, Q)."""
+    import torch
+
     mu = quantization_channels - 1
     x = x.clamp(-1.0, 1.0)
     y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
@@ -190,6 +195,8 @@ def mulaw_encode(x: torch.Tensor, quantization_channels: int = 256) -> torch.Ten
 
 def mulaw_decode(q: torch.Tensor, quantization_channels: int = 256) -> torch.Tensor:
     """Inverse of :func:`mulaw_encode`: integers in [0, Q) to float in [-1, 1]."""
+    import torch
+
     mu = quantization_channels - 1
     y = 2 * q.float() / mu - 1
     return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
@@ -202,6 +209,8 @@ def mel_filterbank(
     sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
 ) -> torch.Tensor:
     """Triangular filters on the HTK mel scale, area-normalised: ``(n_mels, n_fft // 2 + 1)``."""
+    import torch
+
     fmax = fmax or sample_rate / 2
 
     def hz_to_mel(f):
@@ -238,6 +247,8 @@ def log_mel(
     With ``center=True`` frame ``i`` is centred on sample ``i * hop_length`` and there are
     ``samples // hop_length + 1`` frames. Magnitudes are floored at 1e-5 before the log.
     """
+    import torch
+
     key = (sample_rate, n_fft, n_mels, fmin, fmax)
     if key not in _FILTERBANKS:
         _FILTERBANKS[key] = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
