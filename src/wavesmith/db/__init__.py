@@ -11,10 +11,22 @@ See :mod:`wavesmith.db.database` for the layout on disk.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wavesmith.db.catalog import FORMAT_VERSION, SPLITS
 from wavesmith.db.database import Clip, Database
-from wavesmith.db.dataset import ClipDataset
+
+if TYPE_CHECKING:
+    from wavesmith.db.dataset import ClipDataset
+
+
+def __getattr__(name: str):
+    # ClipDataset needs torch; importing it lazily keeps `wavesmith db ...` quick to start.
+    if name == "ClipDataset":
+        from wavesmith.db.dataset import ClipDataset
+
+        return ClipDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bundled_clips_dir() -> Path:
