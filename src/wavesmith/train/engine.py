@@ -167,6 +167,15 @@ def train(
     continues up to it. ``time_limit`` (seconds) stops this invocation early, with a
     checkpoint. Returns a summary (steps done, why it stopped, last checkpoint, ...).
     """
+    with session(db, model, run, config_file=config_file, sets=sets, time_limit=time_limit, resume=resume,
+                 device=device, progress=progress) as loop:
+        return loop.run()
+
+
+@contextmanager
+def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
+            progress=True):
+    """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
     from wavesmith.db import ClipDataset, Database
 
     d = D.from_env()
@@ -198,8 +207,7 @@ def train(
 
     D.init(d, dev)
     try:
-        return _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress,
-                     ClipDataset).run()
+        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset)
     finally:
         D.shutdown(d)
         database.close()
@@ -270,57 +278,65 @@ class _Loop:
                 g["lr"] = base * f
         return f
 
-    def run(self) -> dict[str, Any]:
-        tc, d = self.tc, self.d
-        main = d.main
-        if main:
+    def begin(self) -> None:
+        """Write the resolved config and open the logs (rank 0)."""
+        if self.d.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             header = f"# wavesmith train --model {self.name}\n"
-            body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(tc)})
+            body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
             tmp = self.run_dir / f".{CONFIG_FILE}.tmp"
             tmp.write_text(header + body, encoding="utf-8")
             os.replace(tmp, self.run_dir / CONFIG_FILE)
-        self.log = MetricsLog(self.run_dir, main, self.resumed_from)
+        self.log = MetricsLog(self.run_dir, self.d.main, self.resumed_from)
+        self.model.train()
+        self._sums: dict[str, float] = {}
+        self._count, self._window_t, self._window_drawn = 0, time.monotonic(), 0
+
+    def step_once(self) -> None:
+        """One training step with everything the engine wraps around it, and its metrics line."""
+        lr = self._set_lr()
+        with self.autocast():
+            logs = self.model.train_step(self.batches, self.update, self.step)
+        self.ema.update(self.model)
+        self.step += 1
+        for k, v in (logs or {}).items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+        self._count += 1
+        if self.step % self.tc.log_every == 0 or self.step == self.tc.steps:
+            now = time.monotonic()
+            rate = (self.batches.drawn - self._window_drawn) * self.d.world / max(now - self._window_t, 1e-9)
+            figures = {k: v / self._count for k, v in self._sums.items()}
+            norms = {f"grad_norm_{n}": float(t) for n, t in self.grad_norms.items()}
+            self.log.write("train", self.step, **figures, **norms, lr_factor=lr, samples_per_s=rate)
+            self.postfix = {**{k: f"{v:.4g}" for k, v in list(figures.items())[:4]}, "clips/s": f"{rate:.0f}"}
+            self._sums, self._count, self._window_t, self._window_drawn = {}, 0, now, self.batches.drawn
+
+    def run(self) -> dict[str, Any]:
+        """Steps until ``train.steps``, the time limit or a stop signal; then a checkpoint."""
+        tc, d = self.tc, self.d
+        self.begin()
         stop = _Stop()
         stop.install()
         start_step, t0 = self.step, time.monotonic()
-        bar = _bar(tc.steps, self.step, main and self.progress)
-        sums: dict[str, float] = {}
-        count, window_t, window_drawn = 0, time.monotonic(), 0
+        bar = _bar(tc.steps, self.step, d.main and self.progress)
         last_path: Path | None = None
         reason = "done"
-        self.model.train()
+        self.postfix = {}
         try:
             while self.step < tc.steps:
-                lr = self._set_lr()
-                with self.autocast():
-                    logs = self.model.train_step(self.batches, self.update, self.step)
-                self.ema.update(self.model)
-                self.step += 1
-                for k, v in (logs or {}).items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
-                count += 1
-                if self.step % tc.log_every == 0 or self.step == tc.steps:
-                    now = time.monotonic()
-                    rate = (self.batches.drawn - window_drawn) * d.world / max(now - window_t, 1e-9)
-                    figures = {k: v / count for k, v in sums.items()}
-                    norms = {f"grad_norm_{n}": float(t) for n, t in self.grad_norms.items()}
-                    self.log.write("train", self.step, **figures, **norms, lr_factor=lr, samples_per_s=rate)
-                    bar.set_postfix({**{k: f"{v:.4g}" for k, v in list(figures.items())[:4]}, "clips/s": f"{rate:.0f}"},
-                                    refresh=False)
-                    sums, count, window_t, window_drawn = {}, 0, now, self.batches.drawn
+                self.step_once()
+                bar.set_postfix(self.postfix, refresh=False)
                 bar.update(1)
                 late = self.time_limit is not None and time.monotonic() - t0 >= self.time_limit
                 halt = D.any_flag(stop.reason is not None or late, d, self.dev)
                 if halt:
                     reason = stop.reason or "time limit"
-                final = halt or self.step == tc.steps
                 new_best = False
                 if (tc.valid_every and self.step % tc.valid_every == 0) or self.step == tc.steps:
                     new_best = self._validate()
-                if tc.preview_every and self.step % tc.preview_every == 0 and main:
+                if tc.preview_every and self.step % tc.preview_every == 0 and d.main:
                     self._preview()
-                if final or new_best or self.step % tc.checkpoint_every == 0:
+                if halt or new_best or self.step == tc.steps or self.step % tc.checkpoint_every == 0:
                     last_path = self._save(new_best) or last_path
                 if halt:
                     break
