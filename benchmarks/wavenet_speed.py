@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -24,14 +25,26 @@ from wavesmith.models.wavenet import Config, WaveNet
 REFERENCE = dict(layers=30, stacks=3, kernel_size=3, residual_channels=128, gate_channels=256, skip_channels=128)
 
 
-def median_rate(fn, work: float, repeats: int) -> float:
-    rates = []
+CPU_RATES: dict[str, float] = {}
+
+
+def median_rate(fn, work: float, repeats: int, name: str = "") -> float:
+    """Median of ``work`` per wall-clock second; also records work per CPU second of this process.
+
+    On a machine shared with other jobs the wall-clock figure depends on their load; the
+    CPU-time figure (``*_per_cpu_s``) estimates what an idle machine gives for single-threaded
+    work (for multi-threaded work it also counts threads waiting for each other).
+    """
+    rates, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         rates.append(work / (time.perf_counter() - t0))
+        cpu.append(work / max(time.process_time() - c0, 1e-9))
+    if name:
+        CPU_RATES[name.replace("_per_s", "_per_cpu_s")] = statistics.median(cpu)
     return statistics.median(rates)
 
 
@@ -57,7 +70,7 @@ def cpu_limits(model: WaveNet, repeats: int) -> dict:
                 np.matmul(x, w, out=o)
 
     old = set_blas_threads(1)
-    rate = median_rate(blas_only, 500, repeats)
+    rate = median_rate(blas_only, 500, repeats, "blas_only_samples_per_s")
     if old is not None:
         set_blas_threads(old)
     layer_calls = 6 + g.layers[0].k  # see QueuedLayer.step
@@ -89,9 +102,8 @@ def main() -> None:
             res["generate_256_streams_samples_per_s"] = None
             continue
         samples = int(a.seconds * rate)
-        res[f"generate_{n}_stream{'s' if n > 1 else ''}_samples_per_s"] = median_rate(
-            lambda n=n: model.sample(n, a.seconds, seed=0), n * samples, a.repeats
-        )
+        key = f"generate_{n}_stream{'s' if n > 1 else ''}_samples_per_s"
+        res[key] = median_rate(lambda n=n: model.sample(n, a.seconds, seed=0), n * samples, a.repeats, key)
     if dev.type == "cpu":
         res.update(cpu_limits(model, a.repeats))
     model.train()
@@ -107,7 +119,9 @@ def main() -> None:
 
     model.train_step(lambda: batch, update, 0)  # warm-up
     res["train_samples_per_s"] = median_rate(lambda: model.train_step(lambda: batch, update, 1),
-                                             a.train_batch * model.crop_samples, a.repeats)
+                                             a.train_batch * model.crop_samples, a.repeats, "train_samples_per_s")
+    res.update(CPU_RATES)
+    res["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps(res) if a.json else json.dumps(res, indent=2))
 
 
