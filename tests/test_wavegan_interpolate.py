@@ -81,3 +81,15 @@ def test_bad_requests_are_one_line_errors(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(G, "load_model", lambda run, device=None: (NoLatent(), {}))
     with pytest.raises(WavesmithError, match="no latent space.*--model wavegan"):
         interpolate(run_dir, 1, 2, 3, tmp_path / "c")
+
+
+def test_to_label_morphs_between_classes_ending_on_each_class_own_clip(run_dir, tmp_path):
+    paths = interpolate(run_dir, 3, 4, 3, tmp_path / "m", label="hi", to_label="lo", watermark=False)
+    ends = []
+    for seed, label in ((3, "hi"), (4, "lo")):
+        (path,) = generate(run_dir, tmp_path / f"g{seed}", n=1, seconds=0.128, label=label, seed=seed, watermark=False)
+        ends.append(A.read(path)[0])
+    np.testing.assert_allclose(A.read(paths[0])[0], ends[0], atol=1e-4)
+    np.testing.assert_allclose(A.read(paths[-1])[0], ends[1], atol=1e-4)
+    records = [json.loads(line) for line in (tmp_path / "m" / "generated.jsonl").read_text().splitlines()]
+    assert records[0]["label"] == "hi" and records[0]["to_label"] == "lo"

@@ -271,3 +271,14 @@ def test_logs_flag_a_critic_that_separates_every_clip():
     logs = model.train_step(lambda: {"audio": torch.randn(4, 1, 1024) * 0.5, "label": torch.full((4,), -1)}, update, 0)
     assert logs["critic_wins"] == 1.0 and logs["critic_acc"] == 1.0 and logs["wasserstein"] > 0.1
     assert logs["diversity"] == 0.0 and logs["diversity_ratio"] == 0.0  # collapse shows too
+
+
+def test_one_hot_label_weights_decode_like_label_ids_and_blends_lie_between():
+    model = tiny(labels=("hi", "lo"))
+    z = model.latent(3, seed=0)
+    ids = torch.tensor([0, 1, 1])
+    torch.testing.assert_close(model.decode(z, torch.nn.functional.one_hot(ids, 2).float()), model.decode(z, ids))
+    half = model.decode(z[:1], torch.tensor([[0.5, 0.5]]))
+    assert not torch.allclose(half, model.decode(z[:1], ids[:1]))
+    with pytest.raises(WavesmithError, match="label weights must have shape"):
+        model.decode(z, torch.ones(3, 3))

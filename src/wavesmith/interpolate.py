@@ -3,7 +3,7 @@
 A model with a latent space (WaveGAN) names each generated clip by its latent ``z``; the
 clips of latents on a path from ``z(seed_a)`` to ``z(seed_b)`` morph between the two
 sounds. The ends are exactly the clips ``wavesmith generate --seed`` writes for those
-seeds (same label, same temperature).
+seeds (same label and temperature, at the full window length).
 
 The path is spherical by default (slerp, Shoemake 1985; White, "Sampling Generative
 Networks", 2016): WaveGAN's latents are uniform in a 100-d cube, so nearly all of them lie
@@ -73,6 +73,7 @@ def interpolate(
     steps: int,
     out_dir: str | os.PathLike,
     label: str | None = None,
+    to_label: str | None = None,
     method: Method = "slerp",
     temperature: float = 1.0,
     format: str = "wav",
@@ -84,7 +85,8 @@ def interpolate(
 
     ``run`` is a run directory or checkpoint of a model with a latent space (WaveGAN).
     A conditional model keeps one ``label`` along the path (by name); without one it uses
-    the label that ``generate --seed SEED_A`` draws. Files are numbered in path order and
+    the label that ``generate --seed SEED_A`` draws. With ``to_label`` the path also blends
+    the two classes' embeddings linearly, from ``label`` to ``to_label``. Files are numbered in path order and
     written, watermarked and signed like ``generate``'s, with the fraction ``t`` of each
     clip recorded in ``generated.jsonl``.
     """
@@ -106,13 +108,19 @@ def interpolate(
             file=sys.stderr,
         )
     labels = _path_labels(model, label, seed_a, steps)
+    if to_label is not None:
+        if labels is None:
+            raise WavesmithError("--to-label needs a model trained with labels")
+        start = torch.nn.functional.one_hot(labels, len(model.info.labels)).float()
+        end = torch.nn.functional.one_hot(torch.tensor(model.info.label_id(to_label)), len(model.info.labels))
+        labels = (1 - t[:, None]) * start + t[:, None] * end.float()
     clips = [
         model.decode(z[i : i + batch_size], None if labels is None else labels[i : i + batch_size]).float().cpu()
         for i in range(0, steps, batch_size)
     ]
     settings = {"method": method, "temperature": temperature, "format": format.lower(), "device": str(model.device)}
     settings["watermark"] = watermark
-    label_name = None if labels is None else model.info.labels[int(labels[0])]
+    label_name = None if labels is None else model.info.labels[int(labels[0].argmax() if to_label else labels[0])]
     common = {
         "model": meta["model_name"],
         "checkpoint": meta["path"],
@@ -121,6 +129,7 @@ def interpolate(
         "seed_a": seed_a,
         "seed_b": seed_b,
         "label": label_name,
+        "to_label": to_label,
         "settings": settings,
     }
     records = [{"index": i, "t": round(float(ti), 6), **common} for i, ti in enumerate(t)]

@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=8, help="clips on the path, both ends included (default: 8)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the numbered files and generated.jsonl")
     p.add_argument("--label", help="class to keep along the path (conditional models; default: SEED_A's)")
+    p.add_argument("--to-label", help="class at the end of the path: also morph between two classes")
     p.add_argument(
         "--method",
         choices=("slerp", "linear"),
@@ -41,6 +42,7 @@ def _run(args) -> int:
         args.steps,
         args.out,
         label=args.label,
+        to_label=args.to_label,
         method=args.method,
         temperature=args.temperature,
         format=args.format,

@@ -200,7 +200,9 @@ class Generator(nn.Module):
         self.fast_dtype: torch.dtype | None = None  # bf16 hidden layers in inference (opt-in: output differs slightly)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
+        if self.embed is not None and labels is not None and labels.is_floating_point():
+            z = torch.cat([z, labels.to(z.dtype) @ self.embed.weight[:-1]], dim=1)  # mixed labels: (B, n_labels)
+        elif self.embed is not None:
             z = torch.cat([z, self.embed(_unknown_last(labels, self.embed, z))], dim=1)
         x = F.relu(self.project(z)).view(len(z), -1, 16)
         if not torch.is_grad_enabled() and self.ups[0].upsample == "zeros":
@@ -452,19 +454,26 @@ class WaveGAN(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Generate the full window for latents ``z`` ``(n, latent_dim)``: ``(n, channels, window)``."""
+        """Generate the full window for latents ``z`` ``(n, latent_dim)``: ``(n, channels, window)``.
+
+        ``labels`` are ids ``(n,)`` or, to blend classes, weights ``(n, n_labels)`` (float)
+        that mix the label embeddings (a row ``[0.5, 0.5]`` sits halfway between two classes).
+        """
         if labels is not None and not self.conditional:
             raise WavesmithError("this model was trained without labels, so --label cannot be used")
         if self.conditional and labels is None:
             raise WavesmithError("this model is conditional: give one label per latent")
-        if labels is not None:
+        if labels is not None and labels.is_floating_point():
+            if labels.shape != (len(z), len(self.info.labels)):
+                raise WavesmithError(f"label weights must have shape ({len(z)}, {len(self.info.labels)})")
+        elif labels is not None:
             labels = labels.to(z.device).long()
             if ((labels < 0) | (labels >= len(self.info.labels))).any():
                 raise WavesmithError(f"label ids must lie in 0..{len(self.info.labels) - 1}")
         was_training = self.training
         self.eval()
         try:
-            return self.generator(z.to(self.device), labels)
+            return self.generator(z.to(self.device), None if labels is None else labels.to(self.device))
         finally:
             self.train(was_training)
 
