@@ -508,7 +508,10 @@ class WaveGAN(GenerativeModel):
             raise WavesmithError(f"wavegan cannot use {', '.join(unsupported)}: it is conditioned on labels only")
         labels = conditions.get("label")
         if labels is not None:
-            labels = torch.as_tensor(labels).long().reshape(-1).expand(n)
+            labels = torch.as_tensor(labels).long().reshape(-1)
+            if labels.numel() not in (1, n):
+                raise WavesmithError(f"give one label or {n}, not {labels.numel()}")
+            labels = labels.expand(n)
         elif self.conditional:
             g = generator_for(None if seed is None else seed + 1, "cpu")
             labels = torch.randint(len(self.info.labels), (n,), generator=g)
