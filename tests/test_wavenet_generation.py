@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: one torch thread here too)
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
@@ -11,15 +12,6 @@ from wavesmith.models.wavenet_fast import Generator, TorchGenerator
 
 SMALL = dict(layers=6, stacks=2, kernel_size=3, residual_channels=16, gate_channels=32, skip_channels=16,
              cond_channels=8, n_mels=20, n_fft=256, hop_length=64)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: a second thread only spins against the others."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def small(**kw) -> WaveNet:

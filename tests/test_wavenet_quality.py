@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: deterministic, no spinning)
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
 
@@ -73,16 +74,8 @@ def test_the_check_rejects_silence_steady_tones_and_noise_and_accepts_the_corpus
     assert all(sounds_like_plucks(c.numpy()) for c in corpus(seed=2, clips=6))
 
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # deterministic, and no spinning against other processes
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.slow
-def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise(one_thread, request):
+def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise(request):
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("about a minute of training: opt in with -m slow")
     seed = int(os.environ.get("WAVENET_QUALITY_SEED", "0"))
