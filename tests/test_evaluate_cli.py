@@ -26,7 +26,7 @@ def db_path(tmp_path_factory) -> Path:
         A.write(root / "src" / D.LABELS[k] / f"c{i:03d}.wav", c, SR)
     db = Database.create(root / "db", sample_rate=SR, split_ratios=(0.6, 0.2, 0.2))
     db.add([root / "src"], label_from="parent", progress=False)
-    classifier_for(db, max_steps=60)  # cache a quickly trained classifier; evaluate() reuses it
+    classifier_for(db, max_steps=50, batch_size=32)  # cache a quickly trained classifier; evaluate() reuses it
     db.close()
     return root / "db"
 

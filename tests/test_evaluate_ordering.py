@@ -25,7 +25,7 @@ def world():
     ref, y_ref = D.synthetic_clips(48, SR, seed=2, seconds=0.5)
     floor, y_floor = D.synthetic_clips(48, SR, seed=3, seconds=0.5)
     fresh, y_fresh = D.synthetic_clips(48, SR, seed=4, seconds=0.5)
-    clf = C.train(train, y_train, list(D.LABELS), SR, ref, y_ref, max_steps=80)
+    clf = C.train(train, y_train, list(D.LABELS), SR, ref, y_ref, max_steps=50, batch_size=32)
     real = RealSets(SR, ref, floor, train, [f"train{i}" for i in range(len(train))], y_ref, y_floor, held_out=ref)
     return {"real": real, "clf": clf, "fresh": fresh, "y_fresh": y_fresh, "train": train}
 

@@ -146,6 +146,7 @@ def train(
     test_labels: np.ndarray | None = None,
     max_steps: int = 1500,
     max_seconds: float = 300.0,
+    batch_size: int = 64,
     seed: int = 0,
     log=None,
 ) -> Classifier:
@@ -163,7 +164,7 @@ def train(
         std = mel.std((0, 2))[:, None].clamp_min(1e-3)
         mel = (mel - mean) / std
     net = Net(len(label_names))
-    batch = min(64, len(clips))
+    batch = min(batch_size, len(clips))
     steps_per_epoch = math.ceil(len(clips) / batch)
     steps = int(min(max_steps, max(200, 30 * steps_per_epoch)))
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)

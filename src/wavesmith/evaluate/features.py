@@ -130,11 +130,14 @@ def _yin_clip_f0(x: torch.Tensor, lengths: np.ndarray, sample_rate: int, win: in
     Frames are taken on the same hop grid as the spectrogram, starting at each frame's centre.
     """
     b = x.shape[0]
-    n_frames = loud_mask.shape[1]
     padded = torch.nn.functional.pad(x, (0, 2 * win))
-    # Every other spectrogram frame is enough for a clip's median f0, and halves the cost.
-    fr = padded.unfold(1, 2 * win, 2 * hop)[:, : (n_frames + 1) // 2]  # (B, frames/2, 2W)
+    # Every other spectrogram frame is enough for a clip's median f0, and halves the cost;
+    # only non-silent frames are analysed (padding and decay tails are most of a drum batch).
     loud_mask = loud_mask[:, ::2]
+    fr = padded.unfold(1, 2 * win, 2 * hop)[:, : loud_mask.shape[1]][loud_mask]  # (N, 2W)
+    out = np.full(b, np.nan)
+    if len(fr) == 0:
+        return out
     fr = fr - fr.mean(-1, keepdim=True)
     tau_min = max(2, int(sample_rate / F0_RANGE[1]))
     tau_max = min(win - 1, int(sample_rate / F0_RANGE[0]))
@@ -145,25 +148,23 @@ def _yin_clip_f0(x: torch.Tensor, lengths: np.ndarray, sample_rate: int, win: in
     r = torch.fft.irfft(spec * head.conj(), n=2 * win)[..., : tau_max + 1]  # sum_{j<W} x_j x_{j+tau}
     e0 = (fr[..., :win] ** 2).sum(-1, keepdim=True)
     c = torch.nn.functional.pad(torch.cumsum(fr**2, -1), (1, 0))
-    taus = torch.arange(tau_max + 1)
-    e_tau = c[..., taus + win] - c[..., taus]
+    e_tau = c[..., win: win + tau_max + 1] - c[..., : tau_max + 1]
     d = (e0 + e_tau - 2 * r).clamp_min(0)
-    d[..., 0] = 0
-    cum = torch.cumsum(d[..., 1:], -1) / taus[1:]
-    cmnd = torch.ones_like(d)
-    cmnd[..., 1:] = d[..., 1:] / cum.clamp_min(1e-12)
-    seg = cmnd[..., tau_min - 1: tau_max + 1]
+    taus = torch.arange(1, tau_max + 1)
+    cmnd = d[..., 1:] * taus / torch.cumsum(d[..., 1:], -1).clamp_min(1e-12)  # cmnd[k] is tau = k + 1
+    seg = cmnd[..., tau_min - 2: tau_max]
     inner = seg[..., 1:-1]
     local_min = (inner < YIN_THRESHOLD) & (inner <= seg[..., :-2]) & (inner <= seg[..., 2:])
-    voiced = local_min.any(-1) & loud_mask
-    tau = (local_min.float().argmax(-1) + tau_min).double()
-    f0 = sample_rate / tau
-    out = np.full(b, np.nan)
-    for row in range(b):
-        loud = int(loud_mask[row].sum())
-        v = voiced[row]
-        if loud and int(v.sum()) >= max(2, PITCHED_FRACTION * loud):
-            out[row] = float(f0[row][v].median())
+    voiced_sel = local_min.any(-1)
+    f0_sel = sample_rate / (local_min.float().argmax(-1) + tau_min).double()
+    voiced = torch.zeros(loud_mask.shape, dtype=torch.bool)
+    voiced[loud_mask] = voiced_sel
+    f0 = torch.zeros(loud_mask.shape, dtype=torch.float64)
+    f0[loud_mask] = f0_sel
+    loud_n = loud_mask.sum(1)
+    voiced_n = voiced.sum(1)
+    for row in np.flatnonzero(((loud_n > 0) & (voiced_n >= torch.clamp(PITCHED_FRACTION * loud_n, min=2))).numpy()):
+        out[row] = float(f0[row][voiced[row]].median())
     return out
 
 
