@@ -92,7 +92,7 @@ def test_temperature_zero_is_greedy_and_deterministic_without_seed():
 
 
 @pytest.mark.parametrize("conditioning,conditions,message", [
-    ("none", {"label": torch.tensor([0])}, "conditioning=none"),
+    ("none", {"label": torch.tensor([0])}, "conditioning=label; this one has conditioning=none"),
     ("label", {"mel_from": torch.zeros(1, 1, 100)}, "mel-from"),
     ("mel", {}, "vocoder"),
     ("none", {"colour": "red"}, "colour"),

@@ -270,7 +270,8 @@ class WaveNet(GenerativeModel):
         for key, mode in (("label", "label"), ("speaker", "speaker"), ("mel_from", "mel")):
             if conditions.get(key) is not None and c.conditioning != mode:
                 flag = key.replace("_", "-")
-                raise WavesmithError(f"this wavenet was trained with conditioning={c.conditioning}: no --{flag}")
+                raise WavesmithError(f"--{flag} needs a wavenet trained with conditioning={mode}; "
+                                     f"this one has conditioning={c.conditioning}")
         if c.conditioning == "mel" and conditions.get("mel_from") is None:
             raise WavesmithError("this wavenet is a vocoder (conditioning=mel): pass a waveform with --mel-from")
         if conditions.get("prompt") is not None and conditions.get("mel_from") is not None:
