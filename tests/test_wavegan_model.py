@@ -12,6 +12,7 @@ from wavesmith.models.wavegan import (
     Config,
     WaveGAN,
     gradient_penalty,
+    periodic_buzz_db,
     phase_shuffle,
     polyphase_weight,
     spectral_distance,
@@ -282,3 +283,11 @@ def test_one_hot_label_weights_decode_like_label_ids_and_blends_lie_between():
     assert not torch.allclose(half, model.decode(z[:1], ids[:1]))
     with pytest.raises(WavesmithError, match="label weights must have shape"):
         model.decode(z, torch.ones(3, 3))
+
+
+def test_periodic_buzz_scores_a_checkerboard_pattern_far_above_noise():
+    torch.manual_seed(0)
+    noise = torch.randn(8, 1, 16384) * 0.1
+    pattern = torch.tensor([1.0, -0.5, 0.2, -0.7]).repeat(4096) * 0.05  # period 4: lines at rate/4, rate/2
+    assert periodic_buzz_db(noise) < 4
+    assert periodic_buzz_db(noise + pattern) > 20
