@@ -330,7 +330,7 @@ def periodic_buzz_db(audio: torch.Tensor) -> torch.Tensor:
 
     Stride-4 transposed convolutions leave patterns of period 4, 16... samples: the
     checkerboard buzz of section 3.2, lines at multiples of rate/16. Noise-like spectra score
-    about +1.6 dB (mean over median of exponential power); a buzz scores far more.
+    0-2 dB (a mean over a median of noisy power); a buzz scores tens of dB.
     """
     x = audio.float().mean(1)
     n = x.shape[-1]
