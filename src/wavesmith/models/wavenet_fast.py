@@ -38,7 +38,8 @@ import time
 import numpy as np
 import torch
 
-_CHUNK = 256  # samples of pre-drawn noise / precomputed mel conditioning at a time
+_CHUNK = 256  # samples of pre-drawn noise at a time
+_COND = 32  # samples of precomputed mel conditioning at a time (n * layers * gate floats each)
 
 
 class QueuedLayer:
@@ -162,7 +163,7 @@ class Generator:
     def _cond_chunk(self, start: int) -> np.ndarray | None:
         if self.mel_h is None:
             return None
-        h = self.mel_h[:, :, start : start + _CHUNK].permute(2, 0, 1).detach().cpu().float().numpy()
+        h = self.mel_h[:, :, start : start + _COND].permute(2, 0, 1).detach().cpu().float().numpy()
         return np.matmul(h, self.w_cond)  # (chunk, n, layers * G)
 
     def _head(self) -> np.ndarray:
@@ -196,17 +197,17 @@ class Generator:
         trial = _ThreadTrial(threads if total >= 16 * _TRIAL else ())
         for t in range(total):
             trial.tick(t)
-            if t % _CHUNK == 0:
+            if t % _COND == 0:
                 cond = self._cond_chunk(t)
-                if t >= first or t + _CHUNK > first:
-                    noise = self._noise(rng)
+            if t % _CHUNK == 0 and t + _CHUNK > first:
+                noise = self._noise(rng)
             self._input(history)
             if cond is None:
                 for layer in self.layers:
                     layer.step(self.x, t, None)
             else:
                 for i, layer in enumerate(self.layers):
-                    layer.step(self.x, t, cond[t % _CHUNK, :, i * g : (i + 1) * g])
+                    layer.step(self.x, t, cond[t % _COND, :, i * g : (i + 1) * g])
             if t < first and not keep_outputs:
                 v = primer[:, t]  # listening to the prompt: the head is not needed
             else:
@@ -340,7 +341,7 @@ class TorchGenerator:
         width = self.ref.out.shape[1] if self.mulaw else self.ref.mixtures + 1
         self.noise = torch.zeros(_CHUNK, n, width, device=dev)
         width = len(self.layers) * self.layers[0]["g"]
-        self.cond = torch.zeros(_CHUNK, n, width, device=dev) if self.w_cond is not None else None
+        self.cond = torch.zeros(_COND, n, width, device=dev) if self.w_cond is not None else None
         self.outputs = torch.zeros(total, n, self.ref.out.shape[1], device=dev) if keep else None
 
     def _step(self) -> None:
@@ -351,7 +352,7 @@ class TorchGenerator:
             x = x + (e.index_select(0, tokens[:, j]) if self.mulaw else self.hist[:, j : j + 1] * e[0])
         zs = []
         i_chunk = (t % _CHUNK).reshape(1)
-        cond = None if self.cond is None else self.cond.index_select(0, i_chunk)[0]
+        cond = None if self.cond is None else self.cond.index_select(0, (t % _COND).reshape(1))[0]
         for i, q in enumerate(self.layers):
             g, k, size, queue = q["g"], q["k"], q["size"], q["queue"]
             y = x @ q["w"]
@@ -397,12 +398,11 @@ class TorchGenerator:
         else:
             self._reset(total, primer, keep_outputs)
         for t in range(total):
-            if t % _CHUNK == 0:
-                if self.cond is not None:
-                    chunk = self.ref._cond_chunk(t)
-                    self.cond[: len(chunk)].copy_(torch.as_tensor(chunk, device=self.dev))
-                if t >= first or t + _CHUNK > first:
-                    self.noise.copy_(torch.as_tensor(self.ref._noise(rng), device=self.dev))
+            if t % _COND == 0 and self.cond is not None:
+                chunk = self.ref._cond_chunk(t)
+                self.cond[: len(chunk)].copy_(torch.as_tensor(chunk, device=self.dev))
+            if t % _CHUNK == 0 and t + _CHUNK > first:
+                self.noise.copy_(torch.as_tensor(self.ref._noise(rng), device=self.dev))
             step()
         values = self.values[:, first:].cpu().double().numpy()
         if self.mulaw:
