@@ -19,6 +19,7 @@ dropping or duplicating channels.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -278,7 +279,8 @@ class WaveNet(GenerativeModel):
             raise WavesmithError("--prompt and --mel-from cannot be combined")
         if temperature < 0:
             raise WavesmithError("temperature must be >= 0")
-        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        fresh = int.from_bytes(os.urandom(8), "little") >> 1  # not torch.seed(): it reseeds the global RNG
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else fresh)
         prompt = _waveform(conditions.get("prompt"), n, "prompt", self.device)
         mel_from = _waveform(conditions.get("mel_from"), n, "mel_from", self.device)
         samples = mel_from.shape[1] if mel_from is not None else int(round(seconds * self.info.sample_rate))
