@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="scale of both latents (default: 1)")
     p.add_argument("--format", default="wav", help="wav, flac, ogg, mp3 or aiff (default: wav)")
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: the best available)")
-    p.add_argument("--no-watermark", action="store_true", help="do not embed the audible-free watermark")
+    p.add_argument("--no-watermark", action="store_true", help="files without the inaudible watermark")
     p.set_defaults(func=_run)
 
 
