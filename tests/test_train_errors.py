@@ -141,3 +141,16 @@ def test_checkpoint_of_a_foreign_file_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
     with pytest.raises(WavesmithError, match="not a wavesmith checkpoint"):
         ckpt.load(tmp_path / "x.pt")
+
+
+def test_save_interrupted_half_way_leaves_the_previous_checkpoint_loadable(done, tmp_path, monkeypatch):
+    def killed(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt.torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save({"format": ckpt.FORMAT}, ckpt.list_checkpoints(done)[-1])
+    monkeypatch.undo()
+    assert not [p for p in (done / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert ckpt.load(ckpt.list_checkpoints(done)[-1])[0]["step"] == 4

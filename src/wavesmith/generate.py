@@ -32,7 +32,7 @@ from wavesmith import models
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
-from wavesmith.train.engine import pick_device
+from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
 _MASK64 = (1 << 64) - 1

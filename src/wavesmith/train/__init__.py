@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from wavesmith.train.config import TrainConfig
-from wavesmith.train.engine import lr_factor, pick_device, train
+from wavesmith.train.engine import lr_factor, train
+from wavesmith.train.runtime import pick_device
 
 __all__ = ["TrainConfig", "lr_factor", "pick_device", "train"]

@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 import os
 import random
-import signal
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +34,9 @@ from wavesmith.train.data import Batches, valid_batches
 from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
+from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng, pick_device
 
 CONFIG_FILE = "config.toml"
-
-
-def pick_device(name: str | None, d: D.Dist | None = None) -> torch.device:
-    """``name``, or the best available: CUDA (this process's GPU under torchrun), then MPS, then CPU."""
-    d = d or D.Dist()
-    if name in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", d.local_rank % torch.cuda.device_count())
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise WavesmithError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise WavesmithError(f"device {name!r} asked for, but this machine has no usable CUDA GPU")
-        if dev.index is None:
-            dev = torch.device("cuda", d.local_rank % torch.cuda.device_count())
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise WavesmithError("device 'mps' asked for, but Apple MPS is not available here")
-    return dev
 
 
 def lr_factor(tc: TrainConfig, step: int) -> float:
@@ -72,53 +48,6 @@ def lr_factor(tc: TrainConfig, step: int) -> float:
     horizon = tc.decay_steps or tc.steps
     progress = min(1.0, max(0.0, (step - tc.warmup_steps) / max(1, horizon - tc.warmup_steps)))
     return tc.min_lr_ratio + (1.0 - tc.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass
-class _Stop:
-    """Set by SIGINT/SIGTERM: finish the step, save, leave."""
-
-    reason: str | None = None
-    handlers: dict = field(default_factory=dict)
-
-    def install(self) -> None:
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.handlers[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self.handlers.clear()
-
-    def _handle(self, signum, _frame) -> None:
-        name = signal.Signals(signum).name
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl+C aborts at once
-        self.reason = name
-        print(f"\nwavesmith: {name}: finishing this step and saving a checkpoint (Ctrl+C again aborts)",
-              file=sys.stderr, flush=True)
-
-    def restore(self) -> None:
-        for sig, h in self.handlers.items():
-            signal.signal(sig, h)
-
-
-@contextmanager
-def isolated_rng():
-    """Run a block (validation, previews) without moving the training random streams."""
-    state = ckpt.rng_state()
-    try:
-        yield
-    finally:
-        ckpt.set_rng_state(state)
-
-
-@contextmanager
-def eval_mode(model: torch.nn.Module):
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
 
 
 def _seed_all(seed: int) -> None:
@@ -288,6 +217,9 @@ class _Loop:
             tmp.write_text(header + body, encoding="utf-8")
             os.replace(tmp, self.run_dir / CONFIG_FILE)
         self.log = MetricsLog(self.run_dir, self.d.main, self.resumed_from)
+        if self.d.main and len(self.valid_ds) == 0:
+            print("wavesmith: note: the valid split is empty, so no validation loss and no best.pt",
+                  file=sys.stderr)
         self.model.train()
         self._sums: dict[str, float] = {}
         self._count, self._window_t, self._window_drawn = 0, time.monotonic(), 0
@@ -315,7 +247,7 @@ class _Loop:
         """Steps until ``train.steps``, the time limit or a stop signal; then a checkpoint."""
         tc, d = self.tc, self.d
         self.begin()
-        stop = _Stop()
+        stop = StopSignal()
         stop.install()
         start_step, t0 = self.step, time.monotonic()
         bar = _bar(tc.steps, self.step, d.main and self.progress)
@@ -384,6 +316,8 @@ class _Loop:
         if self.d.world > 1:
             sums = D.parameter_checksums(self.model, self.d)
             self.log.write("sync", self.step, checksums=sums, in_sync=len(set(sums)) == 1)
+            if len(set(sums)) > 1 and self.d.main:  # a model that breaks the contract (e.g. steps outside update)
+                print(f"wavesmith: warning: the processes' weights differ at step {self.step}", file=sys.stderr)
         if not self.d.main:
             return None
         state = {
