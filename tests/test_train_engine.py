@@ -145,3 +145,12 @@ def test_preview_eval_logs_quick_metrics(db, tmp_path, monkeypatch):
     (line,) = read(tmp_path / "r", "preview")
     assert line["eval_fd_logmel"] == 1.5 and seen == {"n": 2, "rate": 8000, "split": "valid"}
     assert json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])["kind"] == "preview"
+
+
+@pytest.mark.slow
+def test_compiled_training_writes_checkpoints_an_uncompiled_model_loads(db, tmp_path):
+    from wavesmith.generate import load_model
+
+    summary = run(db, tmp_path / "r", "steps=2", "compile=true")
+    model, meta = load_model(tmp_path / "r")
+    assert summary["step"] == 2 and meta["step"] == 2 and "denoiser.0.weight" in model.state_dict()
