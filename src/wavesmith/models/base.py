@@ -85,6 +85,10 @@ class GenerativeModel(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
+    # Training-engine settings this model's maths calls for, applied before the user's own
+    # ``[train]`` table and ``--set`` (e.g. WGAN-GP wants no gradient clipping and a constant
+    # learning rate). Keys are fields of ``wavesmith.train.TrainConfig``.
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, info: DataInfo):
         super().__init__()

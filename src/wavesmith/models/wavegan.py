@@ -349,6 +349,10 @@ class WaveGAN(GenerativeModel):
 
     name = "wavegan"
     Config = Config
+    # WGAN-GP (Gulrajani et al. 2017) trains with plain Adam: the gradient penalty already
+    # keeps the critic 1-Lipschitz, and clipping its gradient norm (about 20 early on) or
+    # decaying the rate changes the published recipe.
+    train_defaults = {"grad_clip": 0.0, "lr_schedule": "constant", "warmup_steps": 0}
 
     def __init__(self, config: Config, info: DataInfo):
         config.validate()
