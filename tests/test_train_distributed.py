@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from toy_model import make_db
+from wavesmith.db import Database
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 from wavesmith.train.logs import read
@@ -18,13 +19,17 @@ from wavesmith.train.logs import read
 TESTS = Path(__file__).resolve().parent
 # No noise in the toy loss, so two processes with batch 1 see exactly what one process with
 # batch 2 sees (DistributedSampler deals the shuffled order out round-robin).
-SETS = ["workers=0", "log_every=1", "warmup_steps=1", "valid_every=2", "checkpoint_every=2",
-        "preview_every=2", "preview_seconds=0.25", "model.noise=0", "steps=4"]
+# Validation at every step: a new best makes every process join an extra (collective) save.
+SETS = ["workers=0", "log_every=1", "warmup_steps=1", "valid_every=1", "checkpoint_every=100",
+        "preview_every=2", "preview_seconds=0.25", "model.noise=0", "steps=2"]
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    return make_db(tmp_path_factory.mktemp("ddp"), split_ratios=(1, 0, 0))  # 20 clips, all in train
+    path = make_db(tmp_path_factory.mktemp("ddp"), n=24, split_ratios=(0.75, 0.25, 0))
+    with Database.open(path) as db:  # two steps draw 12 clips: the first epoch, where the orders agree
+        assert len(db.clips("train")) >= 12 and len(db.clips("valid")) >= 1
+    return path
 
 
 def test_two_cpu_processes_stay_in_sync_match_one_process_and_only_rank0_writes(db, tmp_path):
@@ -33,15 +38,16 @@ def test_two_cpu_processes_stay_in_sync_match_one_process_and_only_rank0_writes(
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "wavesmith", "train", str(db), "--model", "toy_model:ToyModel", "--run-dir", str(tmp_path / "ddp"),
            "--batch-size", "1", "--no-progress", *(a for s in SETS for a in ("--set", s))]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("step 4/4") == 1  # only rank 0 prints the summary
+    assert done.stdout.count("step 2/2") == 1  # only rank 0 prints the summary
     lines = read(tmp_path / "ddp")
-    assert [x["step"] for x in lines if x["kind"] == "train"] == [1, 2, 3, 4]  # one writer, no duplicates
+    assert [x["step"] for x in lines if x["kind"] == "train"] == [1, 2]  # one writer, no duplicates
+    assert [x["step"] for x in lines if x["kind"] == "valid"] == [1, 2]
     syncs = [x for x in lines if x["kind"] == "sync"]
-    assert len(syncs) == 2 and all(x["in_sync"] and len(x["checksums"]) == 2 for x in syncs)
-    assert sorted(p.name for p in (tmp_path / "ddp" / "previews").iterdir()) == [
-        "step-0000002.png", "step-0000002.wav", "step-0000004.png", "step-0000004.wav"]
+    assert [x["step"] for x in syncs] == [1, 2] and all(x["in_sync"] and len(x["checksums"]) == 2 for x in syncs)
+    assert sorted(p.name for p in (tmp_path / "ddp" / "previews").iterdir()) == ["step-0000002.png",
+                                                                                 "step-0000002.wav"]
     state, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "ddp")[-1])
     assert state["world_size"] == 2 and len(state["rng"]) == 2
 

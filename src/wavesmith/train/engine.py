@@ -163,7 +163,7 @@ class _Loop:
         self.ema = EMA(self.model, tc.ema_decay)
         if state is not None:
             self.ema.load_state_dict(state["ema"])
-        self.resumed_from = state["step"] if state is not None else None
+        self.resumed_from = state["step"] if state is not None else 0  # metrics.jsonl keeps lines up to here
 
         crop = self.model.crop_samples
         train_ds = ClipDataset(database, "train", crop_samples=crop, train=True, seed=tc.seed)
@@ -265,7 +265,8 @@ class _Loop:
                     reason = stop.reason or "time limit"
                 new_best = False
                 if (tc.valid_every and self.step % tc.valid_every == 0) or self.step == tc.steps:
-                    new_best = self._validate()
+                    # Rank 0 validates; all must agree whether to save (saving is collective).
+                    new_best = D.any_flag(self._validate(), d, self.dev)
                 if tc.preview_every and self.step % tc.preview_every == 0 and d.main:
                     self._preview()
                 if halt or new_best or self.step == tc.steps or self.step % tc.checkpoint_every == 0:
