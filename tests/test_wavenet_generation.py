@@ -37,8 +37,13 @@ def full_forward_outputs(model, values, h, primer=None):
 MODES = [("none", "mulaw"), ("label", "mulaw"), ("mel", "mulaw"), ("none", "mol")]
 
 
+def graph_flow(model, n, h):
+    """The CUDA-graph path's warm-up and in-place reset, stepping eagerly (no GPU here)."""
+    return TorchGenerator(model, n, h, graph=True)
+
+
 @pytest.mark.parametrize("conditioning,output", MODES)
-@pytest.mark.parametrize("engine", [Generator, TorchGenerator])
+@pytest.mark.parametrize("engine", [Generator, TorchGenerator, graph_flow])
 def test_cached_generation_matches_full_forward(conditioning, output, engine):
     model = small(conditioning=conditioning, output=output)
     # longer than the receptive field (30) and than one chunk of noise / mel features (256)

@@ -30,6 +30,7 @@ On a CUDA device the same algorithm runs in torch (see :func:`_generate_torch`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
@@ -309,7 +310,9 @@ class TorchGenerator:
     Folded weights come from the numpy generator, so both share one folding.
     """
 
-    def __init__(self, model, n: int, h: torch.Tensor | None, temperature: float = 1.0):
+    def __init__(self, model, n: int, h: torch.Tensor | None, temperature: float = 1.0, graph: bool | None = None):
+        """``graph``: capture the step as a CUDA graph (default: on CUDA devices)."""
+        self.graph = graph
         self.ref = ref = Generator(model, n, h, temperature)
         dev = model.device
         self.dev, self.n, self.mulaw, self.temperature = dev, n, ref.mulaw, temperature
@@ -393,8 +396,8 @@ class TorchGenerator:
         total = first + samples
         rng = np.random.default_rng(seed)
         step = self._step
-        if self.dev.type == "cuda" and not keep_outputs:
-            step = self._capture(total, primer)  # leaves the captured buffers reset
+        if self.graph if self.graph is not None else self.dev.type == "cuda":
+            step = self._capture(total, primer, keep_outputs)  # leaves the captured buffers reset
         else:
             self._reset(total, primer, keep_outputs)
         for t in range(total):
@@ -409,14 +412,22 @@ class TorchGenerator:
             values = values.astype(np.int64)
         return values, (self.outputs.cpu().numpy() if keep_outputs else None)
 
-    def _capture(self, total: int, primer: np.ndarray | None):
-        """Warm up on a side stream, then capture one step as a CUDA graph (state reset after)."""
-        self._reset(total, primer, False)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+    def _capture(self, total: int, primer: np.ndarray | None, keep: bool):
+        """Warm up on a side stream, then capture one step as a CUDA graph (state reset after).
+
+        Off CUDA (tests) the same warm-up and in-place reset run, and the step stays eager.
+        """
+        self._reset(total, primer, keep)
+        cuda = self.dev.type == "cuda"
+        side = torch.cuda.Stream() if cuda else None
+        if cuda:
+            side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side) if cuda else contextlib.nullcontext():
             for _ in range(3):
                 self._step()
+        if not cuda:
+            self._reset_in_place()
+            return self._step
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
@@ -433,6 +444,8 @@ class TorchGenerator:
         self.hist.fill_(self.ref.pad)
         self.hist[:, -1] = self.ref.start
         self.values.zero_()
+        if self.outputs is not None:
+            self.outputs.zero_()
 
 
 def generate(model, n: int, samples: int, h, primer: torch.Tensor | None, seed: int, temperature: float
