@@ -148,8 +148,10 @@ def test_quick_metrics_rank_real_clips_above_noise(db_path):
     real, _ = D.synthetic_clips(16, 16000, seed=21, seconds=0.5)  # another rate: resampled to the database's
     rng = np.random.default_rng(0)
     noise = [(0.05 * rng.standard_normal((1, 8000))).astype(np.float32) for _ in range(16)]
+    import torch
+
+    good = quick_metrics([torch.from_numpy(c[0]) for c in real], 16000, db_path)  # 1-D tensors, a path
     with Database.open(db_path) as db:
-        good = quick_metrics(real, 16000, db)
         bad = quick_metrics(noise, 16000, db)
     assert set(good) == {"fd_logmel", "loudness_w1", "centroid_w1", "duration_w1"}
     assert all(isinstance(v, float) for v in good.values())

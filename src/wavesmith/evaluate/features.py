@@ -4,7 +4,7 @@ Everything here takes a list of float32 ``(channels, samples)`` clips of varying
 one sample rate. Clips are sorted by length and processed in batches padded to the longest
 clip of the batch; a frame mask keeps padding out of every statistic.
 
-What is measured (all first channel mixed with the others: channels are averaged):
+What is measured (on the mean of the channels):
 
 - log-mel frames (64 bands, windows of about 64 ms with a quarter-window hop):
   their mean and covariance feed the log-mel Frechet distance;

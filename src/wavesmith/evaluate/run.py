@@ -183,10 +183,14 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
     generated_dir = Path(generated_dir)
     clf, clf_info = None, {"available": False, "reason": "no database (two folders compared)"}
     if db is not None:
-        db = _open_db(db)
-        real, info = real_from_db(db, split, seed)
-        channels = db.channels
-        clf, clf_info = classifier_for(db, log)
+        opened = _open_db(db)
+        try:
+            real, info = real_from_db(opened, split, seed)
+            channels = opened.channels
+            clf, clf_info = classifier_for(opened, log)
+        finally:
+            if opened is not db:  # we opened it, we close it; a caller's Database stays open
+                opened.close()
     else:
         real, _, info = real_from_folder(reference, seed)
         channels = info.pop("channels")
@@ -262,25 +266,46 @@ _QUICK_CACHE: dict[tuple, F.Features] = {}
 def quick_metrics(clips: list[np.ndarray], sample_rate: int, db, split: str = "valid") -> dict[str, float]:
     """Cheap label-free figures of ``clips`` against a database split (for the trainer's previews).
 
+    ``clips``: arrays or tensors ``(channels, samples)`` or ``(samples,)`` at ``sample_rate``.
+
     Returns ``fd_logmel``, ``loudness_w1``, ``centroid_w1`` and ``duration_w1`` (lower is better);
     the split's features are cached in memory per database fingerprint. An empty ``split``
     falls back to ``test``, then ``train``.
     """
-    db = _open_db(db)
-    clips = [A.resample(A.to_channels(np.asarray(c, dtype=np.float32).reshape(-1, np.shape(c)[-1]), db.channels),
-                        sample_rate, db.sample_rate) for c in clips]
-    key = (str(db.path), db.fingerprint(), split)
-    if key not in _QUICK_CACHE:
-        chosen = next((s for s in (split, "test", "train") if db.clips(s)), None)
-        if chosen is None:
-            raise WavesmithError(f"database {db.path} has no clips")
-        ref = _subset(db.clips(chosen), 500, 0)
-        _QUICK_CACHE[key] = F.extract([db.audio(c.id) for c in ref], db.sample_rate)
-    ref = _QUICK_CACHE[key]
-    gen = F.extract(clips, db.sample_rate)
+    opened = _open_db(db)
+    try:
+        ref = _quick_reference(opened, split)
+    finally:
+        if opened is not db:
+            opened.close()
+    channels, rate = ref.extra["channels"], ref.extra["sample_rate"]
+    clips = [A.resample(A.to_channels(_as_array(c), channels), sample_rate, rate) for c in clips]
+    gen = F.extract(clips, rate)
     return {
         "fd_logmel": m.frechet_of(gen.frames, ref.frames),
         "loudness_w1": m.wasserstein1(gen.loudness, ref.loudness),
         "centroid_w1": m.wasserstein1(gen.centroid, ref.centroid),
         "duration_w1": m.wasserstein1(gen.duration, ref.duration),
     }
+
+
+def _as_array(clip) -> np.ndarray:
+    """float32 ``(channels, samples)`` from a numpy array or a torch tensor on any device."""
+    if hasattr(clip, "detach"):
+        clip = clip.detach().float().cpu().numpy()
+    x = np.asarray(clip, dtype=np.float32)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _quick_reference(db, split: str) -> F.Features:
+    """Features of (up to 500 clips of) a split, cached per database fingerprint."""
+    key = (str(db.path), db.fingerprint(), split)
+    if key not in _QUICK_CACHE:
+        chosen = next((s for s in (split, "test", "train") if db.clips(s)), None)
+        if chosen is None:
+            raise WavesmithError(f"database {db.path} has no clips")
+        ref = _subset(db.clips(chosen), 500, 0)
+        feats = F.extract([db.audio(c.id) for c in ref], db.sample_rate)
+        feats.extra.update(channels=db.channels, sample_rate=db.sample_rate)
+        _QUICK_CACHE[key] = feats
+    return _QUICK_CACHE[key]
