@@ -39,6 +39,7 @@ def test_two_cpu_processes_stay_in_sync_match_one_process_and_only_rank0_writes(
            "-m", "wavesmith", "train", str(db), "--model", "toy_model:ToyModel", "--run-dir", str(tmp_path / "ddp"),
            "--batch-size", "1", "--no-progress", *(a for s in SETS for a in ("--set", s))]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    print(done.stdout, done.stderr[-5000:])  # shown by pytest if an assertion below fails
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("step 2/2") == 1  # only rank 0 prints the summary
     lines = read(tmp_path / "ddp")
