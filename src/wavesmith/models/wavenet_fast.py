@@ -361,7 +361,8 @@ class TorchGenerator:
             y = x @ q["w"]
             queue.index_copy_(0, ((t - 1) % size).reshape(1), (y[:, :g] + q["base"])[None])
             for j in range(1, k - 1):
-                queue.index_add_(0, ((t + (k - 1 - j) * q["d"]) % size).reshape(1), y[None, :, j * g : (j + 1) * g])
+                slot = ((t + (k - 1 - j) * q["d"]) % size).reshape(1)  # (index_add_ is not deterministic on CUDA)
+                queue.index_copy_(0, slot, queue.index_select(0, slot) + y[None, :, j * g : (j + 1) * g])
             now = queue.index_select(0, (t % size).reshape(1))[0] + y[:, (k - 1) * g :]
             if cond is not None:
                 now = now + cond[:, i * g : (i + 1) * g]
