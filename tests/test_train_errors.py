@@ -154,3 +154,15 @@ def test_save_interrupted_half_way_leaves_the_previous_checkpoint_loadable(done,
     monkeypatch.undo()
     assert not [p for p in (done / "checkpoints").iterdir() if p.name.startswith(".")]
     assert ckpt.load(ckpt.list_checkpoints(done)[-1])[0]["step"] == 4
+
+
+def test_full_disk_while_writing_metrics_is_a_one_line_error(db, tmp_path, monkeypatch):
+    from wavesmith.train import logs
+
+    def full(self, kind, step, **figures):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    monkeypatch.setattr(logs.MetricsLog, "write", full)
+    with pytest.raises(WavesmithError) as e:
+        run(db, tmp_path / "r", "steps=2")
+    assert "disk is full" in one_line(e) and "metrics.jsonl" in one_line(e)

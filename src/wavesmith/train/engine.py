@@ -11,6 +11,7 @@ checkpoints from which a resumed run continues exactly as if it had never stoppe
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import random
@@ -96,9 +97,15 @@ def train(
     continues up to it. ``time_limit`` (seconds) stops this invocation early, with a
     checkpoint. Returns a summary (steps done, why it stopped, last checkpoint, ...).
     """
-    with session(db, model, run, config_file=config_file, sets=sets, time_limit=time_limit, resume=resume,
-                 device=device, progress=progress) as loop:
-        return loop.run()
+    try:
+        with session(db, model, run, config_file=config_file, sets=sets, time_limit=time_limit, resume=resume,
+                     device=device, progress=progress) as loop:
+            return loop.run()
+    except OSError as e:  # metrics, previews or config on a full disk (checkpoints say so themselves)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise WavesmithError(f"the disk is full ({e.filename or run}); the checkpoints already in "
+                             f"{Path(run) / ckpt.CHECKPOINTS} are intact") from None
 
 
 @contextmanager
