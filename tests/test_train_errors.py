@@ -166,3 +166,11 @@ def test_full_disk_while_writing_metrics_is_a_one_line_error(db, tmp_path, monke
     with pytest.raises(WavesmithError) as e:
         run(db, tmp_path / "r", "steps=2")
     assert "disk is full" in one_line(e) and "metrics.jsonl" in one_line(e)
+
+
+def test_time_limit_takes_hours_minutes_seconds_and_refuses_other_text():
+    from wavesmith.cli.train import parse_duration
+
+    assert parse_duration("2h") == 7200 and parse_duration("1h30m") == 5400 and parse_duration("45") == 45
+    with pytest.raises(WavesmithError, match="--time takes a duration"):
+        parse_duration("two hours")
