@@ -154,3 +154,13 @@ def test_compiled_training_writes_checkpoints_an_uncompiled_model_loads(db, tmp_
     summary = run(db, tmp_path / "r", "steps=2", "compile=true")
     model, meta = load_model(tmp_path / "r")
     assert summary["step"] == 2 and meta["step"] == 2 and "denoiser.0.weight" in model.state_dict()
+
+
+def test_model_train_defaults_apply_before_the_users_settings(db, tmp_path, monkeypatch):
+    from toy_model import ToyModel
+
+    monkeypatch.setattr(ToyModel, "train_defaults", {"grad_clip": 0.0, "ema_decay": 0.5})
+    run(db, tmp_path / "r", "steps=1", "ema_decay=0.25")
+    state, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "r")[-1])
+    assert state["config"]["train"]["grad_clip"] == 0.0  # the model's wish
+    assert state["config"]["train"]["ema_decay"] == 0.25  # the user's --set wins over it

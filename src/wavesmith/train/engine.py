@@ -58,7 +58,9 @@ def _seed_all(seed: int) -> None:
 
 
 def _resolve(cls, state, config_file, sets) -> tuple[Any, TrainConfig]:
-    sections: dict[str, Any] = {"model": cls.Config(), "train": TrainConfig()}
+    # The model's own needs for the engine (e.g. WGAN-GP: no clipping) come before the user's.
+    defaults = C.override(TrainConfig(), dict(getattr(cls, "train_defaults", {}) or {}), "train")
+    sections: dict[str, Any] = {"model": cls.Config(), "train": defaults}
     if state is not None:
         saved = state["config"]
         sections = {"model": C.from_dict(cls.Config, saved["model"]), "train": C.from_dict(TrainConfig, saved["train"])}
