@@ -123,6 +123,8 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     if not database.clips():
         raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
 
+    if run_dir.exists() and not run_dir.is_dir():
+        raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
     state = None
     if resume:
         found = ckpt.latest(run_dir, warn=lambda m: print(m, file=sys.stderr) if d.main else None)
