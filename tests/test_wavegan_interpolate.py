@@ -51,9 +51,12 @@ def test_ends_of_the_morph_are_the_clips_generate_writes_for_those_seeds(run_dir
         out = tmp_path / f"gen{seed}"
         (path,) = generate(run_dir, out, n=1, seconds=1024 / 8000, label="lo", seed=seed, watermark=False)
         ends.append(A.read(path)[0])
-    np.testing.assert_array_equal(morph[0], ends[0])
-    np.testing.assert_array_equal(morph[-1], ends[1])
-    assert not np.array_equal(morph[1], morph[0]) and not np.array_equal(morph[1], morph[-1])
+    # Same latents; only float rounding differs between a batch of 4 and a batch of 1 (BLAS
+    # blocking), which moves a sample by at most a few 16-bit steps.
+    lsb = 1 / 32768
+    np.testing.assert_allclose(morph[0], ends[0], rtol=0, atol=8 * lsb)
+    np.testing.assert_allclose(morph[-1], ends[1], rtol=0, atol=8 * lsb)
+    assert np.abs(morph[1] - morph[0]).max() > 100 * lsb and np.abs(morph[1] - morph[-1]).max() > 100 * lsb
     records = [json.loads(line) for line in (tmp_path / "morph" / "generated.jsonl").read_text().splitlines()]
     assert [r["t"] for r in records] == pytest.approx([0, 1 / 3, 2 / 3, 1], abs=1e-6)
     assert {r["label"] for r in records} == {"lo"} and records[0]["seed_a"] == 11

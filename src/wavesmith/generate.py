@@ -136,7 +136,7 @@ def generate(
     run_or_checkpoint: str | os.PathLike,
     out_dir: str | os.PathLike,
     n: int = 16,
-    seconds: float = 2.0,
+    seconds: float | None = None,
     label: str | None = None,
     speaker: str | None = None,
     seed: int | None = None,
@@ -148,8 +148,11 @@ def generate(
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
 ) -> list[Path]:
-    """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files."""
-    if n < 1 or seconds <= 0 or temperature <= 0:
+    """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files.
+
+    ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
+    """
+    if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
         raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
     batch_size = batch_size or 1
     if batch_size < 1:
@@ -161,6 +164,8 @@ def generate(
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run_or_checkpoint, device)
     info = model.info
+    if seconds is None:
+        seconds = min(2.0, model.max_seconds or 2.0)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     fixed: dict[str, Any] = {}
     if label is not None:

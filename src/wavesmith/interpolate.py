@@ -2,8 +2,9 @@
 
 A model with a latent space (WaveGAN) names each generated clip by its latent ``z``; the
 clips of latents on a path from ``z(seed_a)`` to ``z(seed_b)`` morph between the two
-sounds. The ends are exactly the clips ``wavesmith generate --seed`` writes for those
-seeds (same label and temperature, at the full window length).
+sounds. The ends decode exactly the latents ``wavesmith generate --seed`` uses for those
+seeds (same label and temperature, at the full window length), so they are those clips up
+to float rounding between batched and single convolutions (a few 16-bit steps).
 
 The path is spherical by default (slerp, Shoemake 1985; White, "Sampling Generative
 Networks", 2016): WaveGAN's latents are uniform in a 100-d cube, so nearly all of them lie

@@ -57,7 +57,8 @@ def register(sub) -> None:
     )
     g.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder (its newest checkpoint) or a checkpoint file")
     g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
-    g.add_argument("--seconds", type=float, default=2.0, help="length of each file (default 2)")
+    g.add_argument("--seconds", type=float, default=None,
+                   help="length of each file (default 2, or the model's longest clip if shorter)")
     g.add_argument("--out", required=True, help="output folder")
     g.add_argument("--label", help="class label to generate (one of the database's labels)")
     g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")

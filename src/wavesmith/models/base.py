@@ -137,6 +137,11 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     @property
+    def max_seconds(self) -> float | None:
+        """Longest clip one ``sample`` call can make, in seconds (None: any length)."""
+        return None
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
