@@ -15,7 +15,7 @@ from pathlib import Path
 def run_demo(
     out: str | Path = "demo",
     model: str = "wavegan",
-    minutes: float = 2.0,
+    minutes: float = 2.5,
     n: int = 6,
     seed: int = 0,
     log=print,

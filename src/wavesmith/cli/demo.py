@@ -12,7 +12,7 @@ def register(sub) -> None:
     )
     p.add_argument("--out", default="demo", help="folder for the database, run and files (default: ./demo)")
     p.add_argument("--model", default="wavegan", help="model to train (default: wavegan)")
-    p.add_argument("--minutes", type=float, default=2.0, help="training time on this machine (default: 2; 0 skips)")
+    p.add_argument("--minutes", type=float, default=2.5, help="training time on this machine (default: 2.5; 0 skips)")
     p.add_argument("-n", type=int, default=6, help="files to generate (default: 6)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and generation")
     p.set_defaults(func=_run)
