@@ -17,11 +17,6 @@ from wavesmith.interpolate import interpolate, lerp, slerp
 from wavesmith.train import train
 
 
-@pytest.fixture(autouse=True)
-def signing_dir(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("WAVESMITH_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "wavesmith-config"))
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("wavegan")

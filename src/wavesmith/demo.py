@@ -67,7 +67,15 @@ def _train_and_generate(db_path: Path, out: Path, model: str, minutes: float, n:
 
     run = out / f"run-{model}"
     log(f"[2/4] training {model} for {minutes:g} min on this machine into {run}")
-    sets = [*DEMO_SETS.get(model, []), "steps=1000000", f"seed={seed}"]
+    # The time limit ends training; steps (about 1.3 a second here, counted from where a
+    # resumed run stands) only bounds the progress bar.
+    done = 0
+    if run.exists():
+        from wavesmith.train import checkpoint
+
+        found = checkpoint.latest(run, warn=log)
+        done = int(found[0]["step"]) if found else 0
+    sets = [*DEMO_SETS.get(model, []), f"steps={done + max(1, round(minutes * 80))}", f"seed={seed}"]
     result = train(db_path, model, run, sets=sets, time_limit=minutes * 60, resume=run.exists(), progress=True)
     log(f"      stopped at step {result.get('step')} ({result.get('stopped')})")
 
