@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv (once) and installs wavesmith into it with its test and C2PA extras.
-# Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (a stamp skips pip
-# when pyproject.toml has not changed).
+# Run by scripts/demo.sh and scripts/test.sh; safe to run again (a stamp skips pip when
+# neither pyproject.toml nor this script has changed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python3}
@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.wavesmith-installed
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "wavesmith: installing packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip

@@ -13,7 +13,11 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "wavesmith: installing ${need[*]}" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null 2>&1 \
-    || echo "wavesmith: could not install ${need[*]}; tests that need them will skip" >&2
+  log=$(mktemp)
+  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >"$log" 2>&1; then
+    echo "wavesmith: could not install ${need[*]}; tests that need them will skip. apt said:" >&2
+    tail -n 5 "$log" >&2
+  fi
+  rm -f "$log"
 fi
 exec .venv/bin/python -m pytest -q "$@"
