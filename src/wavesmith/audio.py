@@ -24,6 +24,7 @@ import soundfile as sf
 import soxr
 
 from wavesmith.errors import WavesmithError
+from wavesmith.files import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -153,16 +154,10 @@ def write(
         audio = audio[None]
     data = np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
     major, subtype = WRITE_FORMATS[fmt]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp.{fmt}", dir=path.parent)
-    os.close(fd)
     try:
-        sf.write(tmp, data, int(sample_rate), format=major, subtype=subtype)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), data, int(sample_rate), format=major, subtype=subtype)
     except Exception as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, WavesmithError):
-            raise
         raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
     return path
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from wavesmith import audio as A
 from wavesmith.evaluate.features import N_MELS, fft_size
+from wavesmith.files import atomic_path
 
 WINDOW_SECONDS = 1.0
 ONSET_DB = 40.0  # the window starts where the clip first comes within this of its peak
@@ -114,9 +115,8 @@ class Classifier:
             "seconds_trained": float(self.seconds_trained), "fingerprint": self.fingerprint,
             "width": self.net.body[0].out_channels,
         }
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Classifier:

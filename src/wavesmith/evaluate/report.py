@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from wavesmith.evaluate.core import CALIBRATION, METRICS
+from wavesmith.files import write_text
 from wavesmith.plot import spectrogram_png
 
 MAX_EXAMPLES = 6  # clips per side in the listening table
@@ -175,9 +175,4 @@ def render(result: dict, arrays: dict, gen, real) -> str:
 
 def write_report(path, result: dict, arrays: dict, gen, real) -> Path:
     """Write the report atomically (a reader never sees half a page)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(render(result, arrays, gen, real), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, render(result, arrays, gen, real))

@@ -7,7 +7,6 @@ classifier, and writes the JSON and the HTML report. The numbers come from :mod:
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from wavesmith.evaluate import classifier as C
 from wavesmith.evaluate import features as F
 from wavesmith.evaluate import metrics as m
 from wavesmith.evaluate.core import CALIBRATION, METRICS, RealSets, evaluate_arrays
+from wavesmith.files import write_text
 
 MAX_REAL = 2000  # real clips per set at most (random subset beyond): bounded time on big databases
 MAX_TRAIN = 5000
@@ -212,7 +212,7 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
            "sample_rate": real.sample_rate, "channels": channels, "notes": notes, "skipped": gen.skipped,
            "classifier": clf_info, **res, "seconds": round(time.monotonic() - t0, 1)}
     if json_path:
-        _write_text(json_path, json.dumps(out, indent=2, default=_json_default))
+        write_text(json_path, json.dumps(out, indent=2, default=_json_default))
     if report_path:
         from wavesmith.evaluate.report import write_report
 
@@ -226,14 +226,6 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o).__name__)
-
-
-def _write_text(path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_table(result: dict) -> str:

@@ -27,6 +27,7 @@ import torch
 from wavesmith import config as C
 from wavesmith import models
 from wavesmith.errors import WavesmithError
+from wavesmith.files import write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import distributed as D
@@ -224,9 +225,7 @@ class _Loop:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             header = f"# wavesmith train --model {self.name}\n"
             body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
-            tmp = self.run_dir / f".{CONFIG_FILE}.tmp"
-            tmp.write_text(header + body, encoding="utf-8")
-            os.replace(tmp, self.run_dir / CONFIG_FILE)
+            write_text(self.run_dir / CONFIG_FILE, header + body)
         self.log = MetricsLog(self.run_dir, self.d.main, self.resumed_from)
         if self.d.main and len(self.valid_ds) == 0:
             print("wavesmith: note: the valid split is empty, so no validation loss and no best.pt",

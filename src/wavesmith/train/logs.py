@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wavesmith.files import write_text
+
 METRICS = "metrics.jsonl"
 
 
@@ -73,9 +75,7 @@ def _truncate_after(path: Path, step: int) -> None:
         except (json.JSONDecodeError, AttributeError):
             continue  # a line cut short by the kill
         kept.append(s + "\n")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(kept))
 
 
 def _jsonable(x: Any) -> Any:

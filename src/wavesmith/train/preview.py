@@ -18,6 +18,7 @@ import torch
 
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
+from wavesmith.files import write_bytes
 
 GAP_SECONDS = 0.25
 
@@ -45,10 +46,7 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
     A.write(stem.with_suffix(".wav"), joined, info.sample_rate)
     from wavesmith.plot import spectrogram_png
 
-    png = spectrogram_png(joined, info.sample_rate)
-    tmp = stem.with_suffix(".png.tmp")
-    tmp.write_bytes(png)
-    tmp.replace(stem.with_suffix(".png"))
+    write_bytes(stem.with_suffix(".png"), spectrogram_png(joined, info.sample_rate))
     figures: dict[str, Any] = {"file": str(stem.with_suffix(".wav")), "seconds": round(time.monotonic() - t0, 3),
                                "peak": float(np.abs(clips).max()) if clips.size else 0.0}
     if tc.preview_eval:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
+from wavesmith.files import atomic_path
 from wavesmith.watermark.credentials import read_manifest, sign_file
 from wavesmith.watermark.spread import MIN_SECONDS, Detection, detect, embed
 
@@ -63,15 +63,9 @@ def mark_file(
     fmt = dst.suffix.lower().lstrip(".")
     if fmt not in A.WRITE_FORMATS:
         raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         A.write(tmp, y, rate, format=fmt)
         result = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return {"file": str(dst), "payload": int(payload), **result}
 
 

@@ -19,11 +19,11 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from wavesmith import __version__
 from wavesmith.errors import WavesmithError
+from wavesmith.files import atomic_path
 
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 MIME_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4a": "audio/mp4"}
@@ -144,16 +144,12 @@ def sign_file(
     import c2pa
 
     key, certs = signing_material()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".c2pa{path.suffix}", dir=path.parent)
-    os.close(fd)
     try:
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, certs, key, None))
-        with c2pa.Builder(_manifest(model, checkpoint_hash, title or path.name)) as builder, \
+        with atomic_path(path) as tmp, c2pa.Builder(_manifest(model, checkpoint_hash, title or path.name)) as builder, \
                 open(path, "rb") as src, open(tmp, "w+b") as dst:
             builder.sign(signer, mime, src, dst)
-        os.replace(tmp, path)
     except Exception as e:  # c2pa errors come as many types; any of them means "not signed"
-        Path(tmp).unlink(missing_ok=True)
         return {"signed": False, "reason": f"C2PA manifest not written: {str(e).strip().splitlines()[-1]}"}
     return {"signed": True, "reason": None}
 

@@ -1,0 +1,51 @@
+"""Writing files so that a reader never sees half of one.
+
+Every file wavesmith writes (audio, reports, configs, logs, caches) goes to a temporary
+file in the same folder, then ``os.replace``-s the name: on POSIX and Windows the rename is
+atomic, so the old file or the new one is there, never a mix. If the write fails (a full
+disk, an exception in the writer), the temporary file is removed and the old file stands.
+Checkpoints add ``fsync`` calls on top of this (see :mod:`wavesmith.train.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# mkstemp makes owner-only files; the files we write should get the user's usual mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
+
+    The temporary name ends with ``path``'s own suffix, for writers that pick the format
+    from the extension (libsndfile, c2pa).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # a no-op after the rename
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
