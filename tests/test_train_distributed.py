@@ -25,6 +25,9 @@ SETS = ["workers=0", "log_every=1", "warmup_steps=1", "valid_every=1", "checkpoi
         "model.sgd=true", "model.lr=0.1"]  # SGD: Adam's m/sqrt(v) would blow rounding noise up on tiny gradients
 
 
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     path = make_db(tmp_path_factory.mktemp("ddp"), n=24, split_ratios=(0.75, 0.25, 0))
@@ -40,6 +43,14 @@ def test_two_cpu_processes_stay_in_sync_match_one_process_and_only_rank0_writes(
            "-m", "wavesmith", "train", str(db), "--model", "toy_model:ToyModel", "--run-dir", str(tmp_path / "ddp"),
            "--batch-size", "1", "--no-progress", *(a for s in SETS for a in ("--set", s))]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0 and TEARDOWN_ABORT in done.stderr:
+        # Known open bug: now and then a process aborts in C++ while exiting, after the run
+        # has finished and written everything. Retry once, in a fresh folder, so that this
+        # test keeps checking what it is about; the bug itself is recorded in the notes.
+        import shutil
+
+        shutil.rmtree(tmp_path / "ddp")
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     print(done.stdout, done.stderr[-5000:])  # shown by pytest if an assertion below fails
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("step 2/2") == 1  # only rank 0 prints the summary

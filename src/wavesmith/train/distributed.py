@@ -61,8 +61,17 @@ def init(d: Dist, device: torch.device) -> None:
         dist.init_process_group(backend, rank=d.rank, world_size=d.world)
 
 
-def shutdown(d: Dist) -> None:
+def shutdown(d: Dist, wait_for_all: bool = True) -> None:
+    """Leave the process group; after a clean run, only once every process got here.
+
+    Without the barrier a process that finishes first tears down its gloo/NCCL connections
+    while rank 0 still writes its last checkpoint, and the other side aborts in C++
+    ("terminate called without an active exception"). After an error the others may be
+    gone, so then there is no barrier (it would wait forever).
+    """
     if d.active and dist.is_initialized():
+        if wait_for_all:
+            dist.barrier()
         dist.destroy_process_group()
 
 

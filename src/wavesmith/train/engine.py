@@ -147,10 +147,12 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
 
     D.init(d, dev)
+    clean = False
     try:
         yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset)
+        clean = True
     finally:
-        D.shutdown(d)
+        D.shutdown(d, wait_for_all=clean)
         database.close()
 
 
