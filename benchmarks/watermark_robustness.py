@@ -3,7 +3,8 @@
     python benchmarks/watermark_robustness.py --json [--audio DIR] [--report DIR] [--per-category N]
 
 Marks up to N files (>= MIN_SECONDS) of each category under DIR (default
-/work/real-audio when present, else generated audio), applies each attack and detects;
+/work/real-audio when present, else generated audio), rounds them to 16-bit PCM as
+wavesmith writes them, applies each attack and detects;
 then runs the detector over every unmarked file under DIR for false positives. Prints one
 JSON object: per attack the detection rate and payload bit accuracy (with how many files
 each covers), false_positives, files_checked, snr_db, realtime_factor.
@@ -82,6 +83,11 @@ def _files(root: Path) -> dict[str, list[Path]]:
         if path.is_file() and path.suffix.lower() in A.AUDIO_EXTENSIONS:
             cats.setdefault(path.relative_to(root).parts[0], []).append(path)
     return cats
+
+
+def as_written(y: np.ndarray) -> np.ndarray:
+    """``y`` as wavesmith writes it (16-bit PCM): the attacks start from the file, not the floats."""
+    return (np.round(np.clip(y, -1, 1) * 32767) / 32767).astype(np.float32)
 
 
 def _generated(n: int = 40) -> dict[str, list[tuple[str, np.ndarray, int]]]:
@@ -174,6 +180,7 @@ def main() -> None:
                 (args.report / f"watermark_difference_{cat}.png").write_bytes(plot.spectrogram_png(both, r))
                 report_done.add(cat)
             other = all_clips[int(rng.integers(len(all_clips)))][1]
+            y = as_written(y)
             for a in ATTACKS:
                 if a in CODECS and (not have_ffmpeg or k % args.codec_every):
                     continue

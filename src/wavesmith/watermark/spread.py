@@ -4,18 +4,21 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
 
 * **Embedding.** The channel mix is resampled to 16 kHz and cut into STFT frames
   (``N_FFT`` = 512, ``HOP`` = 256). Every cell (frame ``t``, bin ``k``) of the band
-  ``BAND_HZ`` (400-3300 Hz: it survives a 4 kHz low-pass, 8 kHz resampling and speech
-  codecs) gets a keyed sign ``p(t, k) = +-1`` from a pattern that repeats every ``PERIOD``
-  frames. ``SYNC_FRACTION`` (70%) of the cells of a period carry a fixed *synchronisation*
-  pattern, the rest carry the 16 payload bits (each bit on ~1/53 of the cells, sign = bit).
-  The magnitude of each cell is scaled by ``1 + a * p`` (phase kept): a multiplicative
-  mark, so it follows the signal's own spectrum and is invariant to gain. The strength
-  ``a`` is shaped (``_shape``): a cell quieter than its neighbourhood or than the clip's
-  mean level gets a larger relative change (capped at ``MAX_CHANGE``), because it costs
-  little energy, counts as much in the detector and is masked by the louder audio around
-  it. The change is resynthesised (ISTFT), resampled to the file's rate, scaled so its
-  energy there is ``TARGET_SNR_DB`` below the original's, and added to every channel
-  (so any down-mix keeps it).
+  ``BAND_HZ`` (60-3800 Hz: it survives a 4 kHz low-pass, 8 kHz resampling and speech
+  codecs, and reaches down to kick drums and bass) gets a keyed sign ``p(t, k) = +-1`` from
+  a pattern that repeats every ``PERIOD`` frames. ``SYNC_FRACTION`` (70%) of the cells of
+  a period carry a fixed *synchronisation* pattern, the rest carry the 16 payload bits
+  (each bit on ~1/53 of the cells, sign = bit). The magnitude of each cell is scaled by
+  ``1 + a * p`` (phase kept): a multiplicative mark, so it follows the signal's own
+  spectrum and is invariant to gain. The strength ``a`` is shaped (``_shape``) for the
+  most detection per unit of mark energy against noise ``DESIGN_NOISE`` (20 dB) below the
+  clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``, capped at ``MAX_CHANGE``, so the
+  energy goes to cells near that noise level (quiet partials, spectral valleys, decay
+  tails) rather than to the loudest cells, where it would buy little, or to cells the
+  noise would bury. The change is resynthesised (ISTFT), resampled to the file's rate,
+  scaled so its energy there is ``TARGET_SNR_DB`` below the original's (but not below
+  ``MIN_MARK_DBFS``, so near-silent clips keep a mark that 16-bit output does not round
+  away), and added to every channel (so any down-mix keeps it).
 * **Detection.** The received mix is resampled to 16 kHz and analysed at 4 sub-hop phases;
   the whitened log magnitude ``d(t, k)`` (log |Y| minus its mean over +-2 bins and over
   +-``TIME_WHITEN`` frames, which removes formants and held notes) is folded modulo
@@ -29,9 +32,11 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   4.24, budget 5e-5) and the maximum over all ``PHASES * PERIOD`` = 64 offsets
   (``TAU_SEARCH``, 5.09, union bound 64 x 4.46 Q(5.09) = 5e-5).
 * **Limits** (``benchmarks/watermark_robustness.py`` measures them): no search over time
-  scale, so a 5% speed change removes the mark; white noise at 20 dB SNR and mixing with
-  other audio at 0 dB are found reliably only in clips of several seconds; the payload of
-  a 1 s clip has a few percent of its bits wrong.
+  scale, so a 5% speed change removes the mark; mixing with other audio at 0 dB is found
+  reliably only in clips of several seconds; short clips whose energy lies outside the
+  band (a sub-bass boom, a cymbal) hold too little mark to be found under 20 dB of white
+  noise; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so their SNR
+  is below ``TARGET_SNR_DB``; the payload of a 1 s clip has a few percent of its bits wrong.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ N_FFT = 512  # STFT size at RATE (32 ms)
 HOP = 256  # STFT hop at RATE (16 ms)
 PERIOD = 16  # frames per repetition of the pattern (0.256 s)
 PHASES = 4  # sub-hop phases searched by the detector (HOP / PHASES = 4 ms steps)
-BAND_HZ = (400.0, 3300.0)  # band carrying the mark
+BAND_HZ = (60.0, 3800.0)  # band carrying the mark
 BITS = 16  # payload bits
 SYNC_FRACTION = 0.7  # share of cells carrying the synchronisation pattern
 TARGET_SNR_DB = 30.2  # mark energy below the signal's, measured at the file's rate
@@ -60,11 +65,10 @@ MIN_SECONDS = 1.0  # shortest clip that carries the mark
 DESIGN_FPR = 1e-4  # false-positive rate per file the threshold is designed for
 SEGMENT_Z = 3.0  # per-window statistic above which a window is reported as marked
 WINDOW_FRAMES = 64  # frames per window of the per-window decisions (~1 s)
-SHAPE_POWER = 1.0  # strength ~ (local masker / cell magnitude) ** SHAPE_POWER
-SHAPE_MAX = 256.0  # cap of that ratio (MAX_CHANGE is the cap that matters)
 MAX_CHANGE = 0.9  # cap of a cell's relative magnitude change (never flips a cell)
-MASK_SPREAD = (1, 3)  # masker neighbourhood: +-frames, +-bins
-GLOBAL_MASK = 1.0  # the clip's mean cell power masks too (quiet cells are cheap)
+DESIGN_NOISE = 0.01  # shaping: the noise the mark is optimised against, relative to the mean cell power
+SILENT_CELL = 1e-6  # cells this far below the clip's loudest (-120 dB) are digital silence: left alone
+MIN_MARK_DBFS = -90.0  # absolute floor of the mark's level, so 16-bit output keeps it
 TIME_WHITEN = 3  # detector: remove the mean over +-frames of the log magnitude
 DEFAULT_KEY = "wavesmith-watermark-v1"  # public, so anyone can check; pass `key` for a private mark
 
@@ -189,7 +193,8 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
     m = _mix16(x, sample_rate)
     spec = _stft(m)
     band = spec[:, _K0:_K1]
-    rel = torch.from_numpy(_chips(key, int(payload), spec.shape[0]).astype(np.float32)) * _shape(band.abs())
+    noise = DESIGN_NOISE * float(spec.abs().double().square().mean())
+    rel = torch.from_numpy(_chips(key, int(payload), spec.shape[0]).astype(np.float32)) * _shape(band.abs(), noise)
     p_sig = float(np.mean(np.square(x, dtype=np.float64)))
     n = x.shape[-1]
 
@@ -201,36 +206,40 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
         return np.pad(w, (0, max(0, n - len(w))))[:n]
 
     # Scale so the mark's energy, at the file's own rate, sits TARGET_SNR_DB below the
-    # signal's; a second pass corrects for the cells that hit MAX_CHANGE.
-    target = p_sig * 10 ** (-TARGET_SNR_DB / 10)
+    # signal's, but not below MIN_MARK_DBFS (a near-silent clip's mark would otherwise vanish
+    # under 16-bit quantisation); a second pass corrects for the cells that hit MAX_CHANGE.
+    target = max(p_sig * 10 ** (-TARGET_SNR_DB / 10), 10 ** (MIN_MARK_DBFS / 10))
     scale, mark = 1.0, None
     for _ in range(2):
         mark = mark_for(scale)
         p_mark = float(np.mean(np.square(mark, dtype=np.float64)))
         if p_sig <= 1e-12 or p_mark <= 1e-18:
-            raise WavesmithError("cannot watermark a silent clip (nothing in 400-3300 Hz to carry the mark)")
+            raise WavesmithError(
+                f"cannot watermark a silent clip (nothing in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz to carry the mark)"
+            )
         scale *= math.sqrt(target / p_mark)
     mark *= math.sqrt(target / p_mark)
     y = (x + mark[None]).astype(np.float32)
     return y[0] if np.ndim(audio) == 1 else y
 
 
-def _shape(mag: torch.Tensor) -> torch.Tensor:
-    """Relative strength per cell: larger where a louder neighbourhood masks the cell.
+def _shape(mag: torch.Tensor, noise: float) -> torch.Tensor:
+    """Relative magnitude change per cell, up to a common scale: ``noise / (|X|^2 + noise)``.
 
-    The detector weighs every cell's log magnitude alike, but a cell's share of the mark's
-    energy grows with its own energy: a quiet cell next to a loud one (a valley between
-    harmonics, the tail of a hit) buys much more detection per unit of SNR, and is masked
-    by its neighbour. ``(masker / |X|) ** SHAPE_POWER``, capped at ``SHAPE_MAX``.
+    The allocation that gets the most detection out of a fixed mark energy when the audio
+    will meet noise of power ``noise`` per cell. A relative change ``a`` moves a cell's log
+    magnitude by about ``a |X|^2 / (|X|^2 + noise)`` after the noise is added, and costs
+    ``a^2 |X|^2`` of energy; maximising the sum of the first under a budget on the sum of
+    the second (a Lagrange multiplier) gives ``a ~ 1 / (|X|^2 + noise)``. Loud cells get a
+    small relative change (they cost much energy and gain nothing more), cells far below
+    the noise get little energy (the noise would bury them), and the energy goes where
+    the cells are near the noise level: quiet partials, valleys and decay tails.
+    Digital silence (``SILENT_CELL`` below the loudest cell) is left alone.
     """
-    ft, fk = MASK_SPREAD
-    masker = torch.nn.functional.avg_pool2d(
-        (mag**2)[None, None], (2 * ft + 1, 2 * fk + 1), 1, (ft, fk), count_include_pad=False
-    )[0, 0]
-    masker = torch.maximum(masker, GLOBAL_MASK * (mag**2).mean())
-    ratio = (masker.sqrt() / mag.clamp_min(1e-12)) ** SHAPE_POWER
-    silent = mag <= 1e-4 * mag.max()
-    return torch.where(silent, torch.zeros_like(ratio), ratio.clamp(max=SHAPE_MAX))
+    p = mag.double().square()
+    rel = noise / (p + noise) if noise > 0 else torch.zeros_like(p)
+    silent = mag <= SILENT_CELL * mag.max()
+    return torch.where(silent, torch.zeros_like(rel), rel).float()
 
 
 def _features(m: np.ndarray) -> list[np.ndarray]:
