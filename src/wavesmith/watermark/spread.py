@@ -15,7 +15,9 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``, capped at ``MAX_CHANGE``, so the
   energy goes to cells near that noise level (quiet partials, spectral valleys, decay
   tails) rather than to the loudest cells, where it would buy little, or to cells the
-  noise would bury. The change is resynthesised (ISTFT), resampled to the file's rate,
+  noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``,
+  so the mark never stands out in them: the allocation alone would put it within a few dB
+  of the signal there. The change is resynthesised (ISTFT), resampled to the file's rate,
   scaled so its energy there is ``TARGET_SNR_DB`` below the original's (but not below
   ``MIN_MARK_DBFS``, so near-silent clips keep a mark that 16-bit output does not round
   away), and added to every channel (so any down-mix keeps it).
@@ -35,7 +37,8 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   scale, so a 5% speed change removes the mark; mixing with other audio at 0 dB is found
   reliably only in clips of several seconds; short clips whose energy lies outside the
   band (a sub-bass boom, a cymbal) hold too little mark to be found under 20 dB of white
-  noise; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so their SNR
+  noise, and a crop holding only a decay tail 20 dB or more below the clip's mean carries
+  little of it; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so their SNR
   is below ``TARGET_SNR_DB``; the payload of a 1 s clip has a few percent of its bits wrong.
 """
 
@@ -65,10 +68,11 @@ MIN_SECONDS = 1.0  # shortest clip that carries the mark
 DESIGN_FPR = 1e-4  # false-positive rate per file the threshold is designed for
 SEGMENT_Z = 3.0  # per-window statistic above which a window is reported as marked
 WINDOW_FRAMES = 64  # frames per window of the per-window decisions (~1 s)
-MAX_CHANGE = 0.9  # cap of a cell's relative magnitude change (never flips a cell)
+MAX_CHANGE = 0.9  # cap of a cell's relative magnitude change (before the final level correction)
 DESIGN_NOISE = 0.01  # shaping: the noise the mark is optimised against, relative to the mean cell power
 SILENT_CELL = 1e-6  # cells this far below the clip's loudest (-120 dB) are digital silence: left alone
 MIN_MARK_DBFS = -90.0  # absolute floor of the mark's level, so 16-bit output keeps it
+FRAME_MASK = 0.003  # a frame this far (25 dB) below the clip's mean energy gets half the change
 TIME_WHITEN = 3  # detector: remove the mean over +-frames of the log magnitude
 DEFAULT_KEY = "wavesmith-watermark-v1"  # public, so anyone can check; pass `key` for a private mark
 
@@ -198,6 +202,14 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
     p_sig = float(np.mean(np.square(x, dtype=np.float64)))
     n = x.shape[-1]
 
+    # Quiet frames (a pause, a decay tail) get a smaller relative change than the allocation
+    # alone gives them: ``rel`` is weighted by E / (E + FRAME_MASK * mean E), E the frame's
+    # energy (the quietest of the frame and its two neighbours, which its synthesis window
+    # reaches, so no mark leaks ahead of an onset).
+    frame = spec.abs().double().square().sum(dim=1)
+    quietest = -torch.nn.functional.max_pool1d(-frame[None, None], 3, 1, 1)[0, 0]
+    rel = rel * (quietest / (quietest + FRAME_MASK * frame.mean()).clamp_min(1e-30)).float()[:, None]
+
     def mark_for(scale: float) -> np.ndarray:
         delta = torch.zeros_like(spec)
         delta[:, _K0:_K1] = band * (scale * rel).clamp(-MAX_CHANGE, MAX_CHANGE)
@@ -221,6 +233,20 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
     mark *= math.sqrt(target / p_mark)
     y = (x + mark[None]).astype(np.float32)
     return y[0] if np.ndim(audio) == 1 else y
+
+
+def frame_snr_db(original: np.ndarray, marked: np.ndarray, sample_rate: int, frame_s: float = 0.032) -> np.ndarray:
+    """SNR (dB) of the mark ``marked - original`` in each ``frame_s`` frame of ``original``
+    louder than -70 dBFS (quieter ones may hold the ``MIN_MARK_DBFS`` floor): how far below
+    the signal the mark sits in quiet passages, which the clip-wide SNR does not show."""
+    x = np.atleast_2d(np.asarray(original, dtype=np.float64))
+    d = np.atleast_2d(np.asarray(marked, dtype=np.float64)) - x
+    n = max(1, int(frame_s * sample_rate))
+    f = x.shape[-1] // n
+    sig = np.square(x[:, : f * n]).reshape(-1, f, n).mean(axis=(0, 2))
+    mark = np.square(d[:, : f * n]).reshape(-1, f, n).mean(axis=(0, 2))
+    keep = sig > 1e-7
+    return 10 * np.log10(sig[keep] / np.maximum(mark[keep], 1e-30))
 
 
 def _shape(mag: torch.Tensor, noise: float) -> torch.Tensor:
