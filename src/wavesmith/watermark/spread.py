@@ -11,13 +11,13 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   (each bit on ~1/53 of the cells, sign = bit). The magnitude of each cell is scaled by
   ``1 + a * p`` (phase kept): a multiplicative mark, so it follows the signal's own
   spectrum and is invariant to gain. The strength ``a`` is shaped (``_shape``) for the
-  most detection per unit of mark energy against noise ``DESIGN_NOISE`` (20 dB) below the
+  most detection per unit of mark energy against noise ``DESIGN_NOISE`` (17 dB) below the
   clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``, capped at ``MAX_CHANGE``, so the
   energy goes to cells near that noise level (quiet partials, spectral valleys, decay
   tails) rather than to the loudest cells, where it would buy little, or to cells the
-  noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``,
-  so the mark never stands out in them: the allocation alone would put it within a few dB
-  of the signal there. The change is resynthesised (ISTFT), resampled to the file's rate,
+  noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``:
+  the allocation alone would put the mark within a few dB of the signal there, for all
+  that the clip-wide SNR is 30 dB (``frame_snr_db`` measures it). The change is resynthesised (ISTFT), resampled to the file's rate,
   scaled so its energy there is ``TARGET_SNR_DB`` below the original's (but not below
   ``MIN_MARK_DBFS``, so near-silent clips keep a mark that 16-bit output does not round
   away), and added to every channel (so any down-mix keeps it).
@@ -37,7 +37,7 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   scale, so a 5% speed change removes the mark; mixing with other audio at 0 dB is found
   reliably only in clips of several seconds; short clips whose energy lies outside the
   band (a sub-bass boom, a cymbal) hold too little mark to be found under 20 dB of white
-  noise, and a crop holding only a decay tail 20 dB or more below the clip's mean carries
+  noise, and a crop holding only a decay tail 25 dB or more below the clip's mean carries
   little of it; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so their SNR
   is below ``TARGET_SNR_DB``; the payload of a 1 s clip has a few percent of its bits wrong.
 """
@@ -69,7 +69,7 @@ DESIGN_FPR = 1e-4  # false-positive rate per file the threshold is designed for
 SEGMENT_Z = 3.0  # per-window statistic above which a window is reported as marked
 WINDOW_FRAMES = 64  # frames per window of the per-window decisions (~1 s)
 MAX_CHANGE = 0.9  # cap of a cell's relative magnitude change (before the final level correction)
-DESIGN_NOISE = 0.01  # shaping: the noise the mark is optimised against, relative to the mean cell power
+DESIGN_NOISE = 0.02  # shaping: the noise the mark is optimised against, relative to the mean cell power
 SILENT_CELL = 1e-6  # cells this far below the clip's loudest (-120 dB) are digital silence: left alone
 MIN_MARK_DBFS = -90.0  # absolute floor of the mark's level, so 16-bit output keeps it
 FRAME_MASK = 0.003  # a frame this far (25 dB) below the clip's mean energy gets half the change
