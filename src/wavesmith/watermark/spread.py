@@ -17,10 +17,11 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   tails) rather than to the loudest cells, where it would buy little, or to cells the
   noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``:
   the allocation alone would put the mark within a few dB of the signal there, for all
-  that the clip-wide SNR is 30 dB (``frame_snr_db`` measures it). The change is resynthesised (ISTFT), resampled to the file's rate,
-  scaled so its energy there is ``TARGET_SNR_DB`` below the original's (but not below
-  ``MIN_MARK_DBFS``, so near-silent clips keep a mark that 16-bit output does not round
-  away), and added to every channel (so any down-mix keeps it).
+  that the clip-wide SNR is 30 dB (``frame_snr_db`` measures it). The change is
+  resynthesised (ISTFT), resampled to the file's rate, scaled so its energy there is
+  ``TARGET_SNR_DB`` below the original's (but not below ``MIN_MARK_DBFS``, so near-silent
+  clips keep a mark that 16-bit output does not round away), and added to every channel
+  (so any down-mix keeps it).
 * **Detection.** The received mix is resampled to 16 kHz and analysed at 4 sub-hop phases;
   the whitened log magnitude ``d(t, k)`` (log |Y| minus its mean over +-2 bins and over
   +-``TIME_WHITEN`` frames, which removes formants and held notes) is folded modulo
@@ -38,8 +39,9 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   reliably only in clips of several seconds; short clips whose energy lies outside the
   band (a sub-bass boom, a cymbal) hold too little mark to be found under 20 dB of white
   noise, and a crop holding only a decay tail 25 dB or more below the clip's mean carries
-  little of it; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so their SNR
-  is below ``TARGET_SNR_DB``; the payload of a 1 s clip has a few percent of its bits wrong.
+  little of it; clips quieter than about -60 dBFS get the ``MIN_MARK_DBFS`` floor, so
+  their SNR is below ``TARGET_SNR_DB``; the payload of a 1 s clip has a few percent of its
+  bits wrong. A mark made before the band moved to 60-3800 Hz is not found by this one.
 """
 
 from __future__ import annotations
