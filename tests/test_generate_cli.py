@@ -129,3 +129,17 @@ def test_save_clips_leaves_clips_too_short_for_the_mark_unmarked_and_says_why(tm
     assert [p.name for p in paths] == ["004.wav", "005.wav"]
     rec = records(tmp_path)[0]
     assert rec["watermark"] is False and "too short" in rec["watermark_reason"]
+
+
+def test_save_clips_checks_each_written_file_and_records_whether_its_mark_is_found(tmp_path, capsys):
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    hum = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+    hum += np.random.default_rng(0).normal(0, 0.02, len(t))
+    audio = np.stack([hum[None], (0.5 * np.sin(2 * np.pi * 6000 * t))[None]]).astype(np.float32)
+    save_clips(audio, rate, tmp_path, [{}, {}], model="m", checkpoint_hash="h")
+    found, lost = records(tmp_path)
+    assert found["watermark"]["verified"] is True and "watermark_reason" not in found
+    assert lost["watermark"]["verified"] is False and "60-3800 Hz" in lost["watermark_reason"]
+    err = capsys.readouterr().err
+    assert "001.wav" in err and "cannot be found" in err and "000.wav" not in err

@@ -125,3 +125,20 @@ def test_too_short_input_is_a_clear_error(tmp_path, capsys):
     assert main(["mark", str(src), str(tmp_path / "o.wav")]) == 2
     assert "MIN_SECONDS" in capsys.readouterr().err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_mark_reads_the_written_file_back_and_warns_when_the_mark_cannot_be_found(tmp_path, capsys):
+    src = _tone_file(tmp_path / "in.wav")
+    assert main(["mark", str(src), str(tmp_path / "ok.wav"), "--payload", "31"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    # A pure 6 kHz tone has nothing in the mark's band: the file is written and signed, and
+    # the user is told that its watermark cannot be found, rather than left to assume it.
+    t = np.arange(3 * 16000) / 16000
+    tone = tmp_path / "tone.wav"
+    A.write(tone, (0.5 * np.sin(2 * np.pi * 6000 * t))[None].astype(np.float32), 16000)
+    result = mark_file(tone, tmp_path / "tone-marked.wav", 31)
+    assert result["signed"] and result["verified"] is False and result["check"]["present"] is False
+    assert main(["mark", str(tone), str(tmp_path / "tone-cli.wav")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be found" in err and "60-3800 Hz" in err
+    assert (tmp_path / "tone-cli.wav").is_file()

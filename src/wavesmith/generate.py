@@ -84,8 +84,10 @@ def save_clips(
     """Write ``audio`` ``(n, C, T)`` as marked files ``DIR/<index>.<format>`` and append their records.
 
     ``records[i]`` describes clip ``i`` (its ``index`` names the file, default ``i``); each
-    is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p}``
-    or ``false``, with ``watermark_reason`` when a clip could not carry it) and ``c2pa``.
+    is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p,
+    "verified": b}``, ``b`` whether the written file's mark is found again with its payload,
+    or ``false``), ``watermark_reason`` when a clip could not carry the mark or it is not
+    found again, and ``c2pa``.
     """
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().float().cpu().numpy()
@@ -116,6 +118,13 @@ def save_clips(
                 if watermark:
                     rec["watermark_reason"] = "wavesmith.watermark is not available"
             A.write(path, clip, sample_rate, format=fmt)
+            if rec.get("watermark"):
+                check = mark.check_file(path, payload)
+                rec["watermark"]["verified"] = check["verified"]
+                problem = mark.check_problem(check, payload)
+                if problem:
+                    rec["watermark_reason"] = problem
+                    print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
             if mark:
                 rec["c2pa"] = mark.sign_file(path, model=model, checkpoint_hash=checkpoint_hash)
             log.write(json.dumps(rec) + "\n")

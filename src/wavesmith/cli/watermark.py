@@ -11,7 +11,9 @@ from wavesmith.errors import WavesmithError
 
 def register(sub) -> None:
     """Add ``mark`` and ``detect`` to the ``wavesmith`` parser."""
-    p = sub.add_parser("mark", help="watermark an audio file and sign it with C2PA Content Credentials")
+    p = sub.add_parser(
+        "mark", help="watermark an audio file, check the mark is found again, sign it with C2PA Content Credentials"
+    )
     p.add_argument("input", metavar="IN", help="audio file to mark (never modified unless --in-place)")
     p.add_argument("output", metavar="OUT", nargs="?", help="marked file to write (wav, flac, mp3, ogg, aiff)")
     p.add_argument("--payload", type=int, default=0, help="16-bit payload to carry, 0..65535 (default 0)")
@@ -25,7 +27,7 @@ def register(sub) -> None:
 
 
 def _mark(args) -> int:
-    from wavesmith.watermark import mark_file
+    from wavesmith.watermark import check_problem, mark_file
 
     src = Path(args.input)
     if args.in_place:
@@ -40,6 +42,9 @@ def _mark(args) -> int:
             raise WavesmithError("OUT is IN: use --in-place to replace the input")
     result = mark_file(src, dst, args.payload)
     print(f"marked {dst} (payload {result['payload']})")
+    problem = check_problem(result["check"], args.payload)
+    if problem:
+        print(f"wavesmith: warning: {dst}: {problem}", file=sys.stderr)
     if not result["signed"]:
         print(f"wavesmith: warning: {result['reason']}", file=sys.stderr)
     return 0

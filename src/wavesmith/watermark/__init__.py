@@ -18,11 +18,13 @@ from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
 from wavesmith.watermark.credentials import read_manifest, sign_file
-from wavesmith.watermark.spread import MIN_SECONDS, Detection, detect, embed
+from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS, Detection, detect, embed
 
 __all__ = [
     "MIN_SECONDS",
     "Detection",
+    "check_file",
+    "check_problem",
     "detect",
     "detect_file",
     "embed",
@@ -51,7 +53,8 @@ def mark_file(
     ``dst`` is written through a temporary file and a rename, so ``src`` is untouched
     unless it is ``dst``, and then only replaced once the marked file is complete.
     The output format follows ``dst``'s extension when wavesmith can write it, else
-    WAV. Returns ``{"file", "payload", "signed", "reason"}``.
+    WAV. The written file is read back and checked (:func:`check_file`). Returns
+    ``{"file", "payload", "signed", "reason", "verified", "check"}``.
     """
     src, dst = Path(src), Path(dst)
     if not src.is_file():
@@ -65,8 +68,43 @@ def mark_file(
         raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
     with atomic_path(dst) as tmp:
         A.write(tmp, y, rate, format=fmt)
+        check = check_file(tmp, payload)
         result = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
-    return {"file": str(dst), "payload": int(payload), **result}
+    return {"file": str(dst), "payload": int(payload), **result, "verified": check["verified"], "check": check}
+
+
+def check_file(path: str | os.PathLike, payload: int) -> dict:
+    """Read back a file just marked with ``payload`` and say whether its watermark is found.
+
+    Audio with little in the mark's band (a pure high tone, a sub-bass boom) or a clip
+    just long enough can hold a mark too weak to find or with payload bits wrong; the
+    writer should say so rather than let the user assume the file is marked. Returns
+    ``{"verified", "present", "payload", "z", "threshold"}``.
+    """
+    x, rate = A.read(path)
+    d = detect(x, rate)
+    return {
+        "verified": bool(d.present and d.payload == int(payload)),
+        "present": d.present,
+        "payload": d.payload,
+        "z": d.z,
+        "threshold": d.threshold,
+    }
+
+
+def check_problem(check: dict, payload: int) -> str | None:
+    """One line on what :func:`check_file` found wrong, or None when the mark is verified."""
+    if check["verified"]:
+        return None
+    if not check["present"]:
+        return (
+            f"its watermark cannot be found (z {check['z']:.1f} < {check['threshold']:.1f}): too little of "
+            f"this audio lies in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz, where the mark lives"
+        )
+    return (
+        f"its watermark is found but its payload reads {check['payload']}, not {int(payload)}: "
+        "the clip is too short or too quiet to carry all 16 bits"
+    )
 
 
 def detect_file(path: str | os.PathLike) -> dict:
