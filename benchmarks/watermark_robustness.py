@@ -6,13 +6,15 @@ Marks up to N files (>= MIN_SECONDS) of each category under DIR (default
 /work/real-audio when present, else generated audio), rounds them to 16-bit PCM as
 wavesmith writes them, applies each attack and detects;
 then runs the detector over every unmarked file under DIR for false positives. Prints one
-JSON object: per attack the detection rate and payload bit accuracy (with how many files
-each covers), false_positives, files_checked, snr_db, realtime_factor.
+JSON object: per attack the detection rate, payload bit accuracy and share of files
+detected with the whole payload right (with how many files each covers),
+false_positives, files_checked, snr_db (per clip and per 32 ms frame), realtime_factor.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from wavesmith import audio as A
 from wavesmith import plot
@@ -86,9 +89,21 @@ def _files(root: Path) -> dict[str, list[Path]]:
     return cats
 
 
+def _median(values: list) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+def _round(value: float | None) -> float | None:
+    """Rounded for the JSON report; None (null) where there was nothing to measure."""
+    return None if value is None else round(float(value), 2)
+
+
 def as_written(y: np.ndarray) -> np.ndarray:
-    """``y`` as wavesmith writes it (16-bit PCM): the attacks start from the file, not the floats."""
-    return (np.round(np.clip(y, -1, 1) * 32767) / 32767).astype(np.float32)
+    """``y`` (C, T) as wavesmith writes it: a 16-bit WAV made by libsndfile, read back."""
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(y, dtype=np.float32).T, 16000, format="WAV", subtype="PCM_16")
+    buf.seek(0)
+    return sf.read(buf, dtype="float32", always_2d=True)[0].T
 
 
 def _generated(n: int = 40) -> dict[str, list[tuple[str, np.ndarray, int]]]:
@@ -156,7 +171,7 @@ def main() -> None:
             long = [long[i] for i in idx]
         pool[cat] = long
 
-    results = {a: {"detected": 0, "bits_right": 0, "files": 0} for a in ATTACKS}
+    results = {a: {"detected": 0, "bits_right": 0, "exact": 0, "files": 0} for a in ATTACKS}
     per_cat: dict[str, dict[str, list[int]]] = {}
     per_dur: dict[str, dict[str, list[int]]] = {}
     snr: dict[str, list[tuple[float, bool]]] = {}
@@ -198,6 +213,7 @@ def main() -> None:
                 res["files"] += 1
                 res["detected"] += d.present
                 res["bits_right"] += bits
+                res["exact"] += bool(d.present and d.payload == payload)
                 dur = x.shape[-1] / r
                 bucket = "1-2s" if dur < 2 else "2-4s" if dur < 4 else ">=4s"
                 for table, key in ((per_cat, cat), (per_dur, bucket)):
@@ -211,6 +227,8 @@ def main() -> None:
             a: {
                 "detection_rate": round(v["detected"] / v["files"], 4) if v["files"] else None,
                 "bit_accuracy": round(v["bits_right"] / (16 * v["files"]), 4) if v["files"] else None,
+                # detected with all 16 payload bits right
+                "payload_exact": round(v["exact"] / v["files"], 4) if v["files"] else None,
                 "files": v["files"],
                 "by_category": {c: round(d / n, 3) for c, (d, n) in per_cat.get(a, {}).items()},
                 "by_duration": {c: [round(d / n, 3), n] for c, (d, n) in sorted(per_dur.get(a, {}).items())},
@@ -226,12 +244,12 @@ def main() -> None:
         # (so 16-bit output keeps it): their SNR is lower by design, and counted apart.
         "snr_db": {c: {"median": round(float(np.median([s for s, _ in v])), 2),
                        "min": round(float(np.min([s for s, _ in v])), 2),
-                       "min_above_floor": round(float(min((s for s, q in v if not q), default=np.nan)), 2),
+                       "min_above_floor": _round(min((s for s, q in v if not q), default=None)),
                        "files_at_floor": sum(q for _, q in v),
                        # Per 32 ms frame (above -70 dBFS): the median over files of each
                        # file's median and 5th percentile, so quiet passages show too.
-                       "frame_median": round(float(np.median([np.median(f) for f in frame_snr[c] if f.size])), 2),
-                       "frame_p5": round(float(np.median([np.percentile(f, 5) for f in frame_snr[c] if f.size])), 2)}
+                       "frame_median": _round(_median([np.median(f) for f in frame_snr[c] if f.size])),
+                       "frame_p5": _round(_median([np.percentile(f, 5) for f in frame_snr[c] if f.size]))}
                    for c, v in snr.items()},
         "realtime_factor": {"mark": round(seconds / t_mark, 1), "detect": round(seconds / t_detect, 1)},
         "marked_seconds": round(seconds, 1),

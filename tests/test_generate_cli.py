@@ -140,6 +140,7 @@ def test_save_clips_checks_each_written_file_and_records_whether_its_mark_is_fou
     save_clips(audio, rate, tmp_path, [{}, {}], model="m", checkpoint_hash="h")
     found, lost = records(tmp_path)
     assert found["watermark"]["verified"] is True and "watermark_reason" not in found
-    assert lost["watermark"]["verified"] is False and "60-3800 Hz" in lost["watermark_reason"]
+    # The tone holds only its onset click in the band: too little for the mark, or its payload.
+    assert lost["watermark"]["verified"] is False and "its watermark" in lost["watermark_reason"]
     err = capsys.readouterr().err
-    assert "001.wav" in err and "cannot be found" in err and "000.wav" not in err
+    assert "001.wav: its watermark" in err and "000.wav" not in err

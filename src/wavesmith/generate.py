@@ -30,6 +30,7 @@ from wavesmith import audio as A
 from wavesmith import config as C
 from wavesmith import models
 from wavesmith.errors import WavesmithError
+from wavesmith.files import atomic_path
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
@@ -117,16 +118,19 @@ def save_clips(
                 rec["watermark"] = False
                 if watermark:
                     rec["watermark_reason"] = "wavesmith.watermark is not available"
-            A.write(path, clip, sample_rate, format=fmt)
-            if rec.get("watermark"):
-                check = mark.check_file(path, payload)
-                rec["watermark"]["verified"] = check["verified"]
-                problem = mark.check_problem(check, payload)
-                if problem:
-                    rec["watermark_reason"] = problem
-                    print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
-            if mark:
-                rec["c2pa"] = mark.sign_file(path, model=model, checkpoint_hash=checkpoint_hash)
+            # Written, read back for its mark and signed under a temporary name: a file at its
+            # final name is complete, and has its line in generated.jsonl just after.
+            with atomic_path(path) as tmp:
+                A.write(tmp, clip, sample_rate, format=fmt)
+                if rec.get("watermark"):
+                    check = mark.check_file(tmp, payload)
+                    rec["watermark"]["verified"] = check["verified"]
+                    problem = mark.check_problem(check, payload)
+                    if problem:
+                        rec["watermark_reason"] = problem
+                        print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
+                if mark:
+                    rec["c2pa"] = mark.sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=path.name)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)

@@ -98,12 +98,13 @@ def check_problem(check: dict, payload: int) -> str | None:
         return None
     if not check["present"]:
         return (
-            f"its watermark cannot be found (z {check['z']:.1f} < {check['threshold']:.1f}): too little of "
-            f"this audio lies in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz, where the mark lives"
+            f"its watermark cannot be found in the written file (z {check['z']:.1f} < {check['threshold']:.1f}); "
+            f"most often too little of the audio lies in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz, where the mark lives"
         )
     return (
         f"its watermark is found but its payload reads {check['payload']}, not {int(payload)}: "
-        "the clip is too short or too quiet to carry all 16 bits"
+        "too little of the audio carries the mark for all 16 bits (a short clip, or one mostly outside "
+        f"{BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz)"
     )
 
 
