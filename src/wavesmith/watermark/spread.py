@@ -8,11 +8,12 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   codecs, and reaches down to kick drums and bass) gets a keyed sign ``p(t, k) = +-1`` from
   a pattern that repeats every ``PERIOD`` frames. ``SYNC_FRACTION`` (70%) of the cells of
   a period carry a fixed *synchronisation* pattern, the rest carry the 16 payload bits
-  (each bit on ~1/53 of the cells, sign = bit). The magnitude of each cell is scaled by
-  ``1 + a * p`` (phase kept): a multiplicative mark, so it follows the signal's own
-  spectrum and is invariant to gain. The strength ``a`` is shaped (``_shape``) for the
-  most detection per unit of mark energy against noise ``DESIGN_NOISE`` (17 dB) below the
-  clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``, capped at ``MAX_CHANGE``, so the
+  (each bit on ~1/53 of the cells, sign = bit). Each cell is scaled by ``1 + a * p``
+  (a real factor: the phase is kept, or flipped where ``a > 1``): a multiplicative mark, so
+  it follows the signal's own spectrum and is invariant to gain. The strength ``a`` is
+  shaped (``_shape``) for the most detection per unit of mark energy against noise
+  ``DESIGN_NOISE`` (17 dB) below the clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``,
+  capped at ``MAX_CHANGE``, so the
   energy goes to cells near that noise level (quiet partials, spectral valleys, decay
   tails) rather than to the loudest cells, where it would buy little, or to cells the
   noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``:
@@ -20,7 +21,8 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   that the clip-wide SNR is 30 dB (``frame_snr_db`` measures it). The change is
   resynthesised (ISTFT), resampled to the file's rate, scaled so its energy there is
   ``TARGET_SNR_DB`` below the original's (but not below ``MIN_MARK_DBFS``, so near-silent
-  clips keep a mark that 16-bit output does not round away), and added to every channel
+  clips keep a mark that 16-bit output does not round away; and never past ``MAX_CHANGE``,
+  so where the band holds too little the mark stays quieter), and added to every channel
   (so any down-mix keeps it).
 * **Detection.** The received mix is resampled to 16 kHz and analysed at 4 sub-hop phases;
   the whitened log magnitude ``d(t, k)`` (log |Y| minus its mean over +-2 bins and over
@@ -71,8 +73,9 @@ DESIGN_FPR = 1e-4  # false-positive rate per file the threshold is designed for
 SEGMENT_Z = 3.0  # per-window statistic above which a window is reported as marked
 WINDOW_FRAMES = 64  # frames per window of the per-window decisions (~1 s)
 # Cap of a cell's relative magnitude change. Past 1 a cell's phase flips, which the
-# log-magnitude detector reads as a deep notch: 1.5 found 2.5 points more marks under 20 dB
-# of noise than 0.9 (measured), at the same mark energy.
+# log-magnitude detector reads as a deep notch. Under 20 dB of white noise, 1.5 found 95.8%
+# of the marks in 240 real clips against 93.3% for 0.9, at the same mark energy; on the
+# benchmark's 379 clips 1.5, 2.0 and 3.0 differ by 2-3 clips, within its noise.
 MAX_CHANGE = 1.5
 SCALE_PASSES = 4  # passes of the search for the scale that meets the target energy
 DESIGN_NOISE = 0.02  # shaping: the noise the mark is optimised against, relative to the mean cell power
