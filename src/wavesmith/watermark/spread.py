@@ -75,7 +75,7 @@ WINDOW_FRAMES = 64  # frames per window of the per-window decisions (~1 s)
 # Cap of a cell's relative magnitude change. Past 1 a cell's phase flips, which the
 # log-magnitude detector reads as a deep notch. Under 20 dB of white noise, 1.5 found 95.8%
 # of the marks in 240 real clips against 93.3% for 0.9, at the same mark energy; on the
-# benchmark's 379 clips 1.5, 2.0 and 3.0 differ by 2-3 clips, within its noise.
+# benchmark's 379 clips 1.5, 2.0 and 3.0 differ by 1-3 clips, within its noise.
 MAX_CHANGE = 1.5
 SCALE_PASSES = 4  # passes of the search for the scale that meets the target energy
 DESIGN_NOISE = 0.02  # shaping: the noise the mark is optimised against, relative to the mean cell power
