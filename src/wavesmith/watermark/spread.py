@@ -205,22 +205,18 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
         raise WavesmithError(
             f"clip too short to carry the watermark: {seconds:.2f} s (MIN_SECONDS = {MIN_SECONDS} s)"
         )
+    p_sig = float(np.mean(np.square(x, dtype=np.float64)))
+    silent = (
+        f"cannot watermark a silent clip (nothing in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz to carry the mark)"
+    )
+    if p_sig <= 10 ** (SILENT_DBFS / 10):
+        raise WavesmithError(silent)
     m = _mix16(x, sample_rate)
     spec = _stft(m)
     band = spec[:, _K0:_K1]
-    noise = DESIGN_NOISE * float(spec.abs().double().square().mean())
     chips = torch.from_numpy(_chips(key, int(payload), spec.shape[0]).astype(np.float32))
-    rel = chips * _shape(band.abs(), noise, SILENT_CELL * float(spec.abs().max()))
-    p_sig = float(np.mean(np.square(x, dtype=np.float64)))
+    rel = chips * _shape(spec.abs().double().square())
     n = x.shape[-1]
-
-    # Quiet frames (a pause, a decay tail) get a smaller relative change than the allocation
-    # alone gives them: ``rel`` is weighted by E / (E + FRAME_MASK * mean E), E the frame's
-    # energy (the quietest of the frame and its two neighbours, which its synthesis window
-    # reaches, so no mark leaks ahead of an onset).
-    frame = spec.abs().double().square().sum(dim=1)
-    quietest = -torch.nn.functional.max_pool1d(-frame[None, None], 3, 1, 1)[0, 0]
-    rel = rel * (quietest / (quietest + FRAME_MASK * frame.mean()).clamp_min(1e-30)).float()[:, None]
 
     def mark_for(scale: float) -> np.ndarray:
         delta = torch.zeros_like(spec)
@@ -240,10 +236,8 @@ def embed(audio: np.ndarray, sample_rate: int, payload: int, key: str = DEFAULT_
     for _ in range(SCALE_PASSES):
         mark = mark_for(scale)
         p_mark = float(np.mean(np.square(mark, dtype=np.float64)))
-        if p_sig <= 10 ** (SILENT_DBFS / 10) or p_mark <= 1e-18:
-            raise WavesmithError(
-                f"cannot watermark a silent clip (nothing in {BAND_HZ[0]:.0f}-{BAND_HZ[1]:.0f} Hz to carry the mark)"
-            )
+        if p_mark <= 1e-18:
+            raise WavesmithError(silent)
         scale *= math.sqrt(target / p_mark)
     mark *= min(1.0, math.sqrt(target / p_mark))
     y = (x + mark[None]).astype(np.float32)
@@ -266,22 +260,33 @@ def frame_snr_db(original: np.ndarray, marked: np.ndarray, sample_rate: int, fra
     return 10 * np.log10(sig[keep] / np.maximum(mark[keep], 1e-30))
 
 
-def _shape(mag: torch.Tensor, noise: float, silent: float) -> torch.Tensor:
-    """Relative magnitude change per cell, up to a common scale: ``noise / (|X|^2 + noise)``.
+def _shape(power: torch.Tensor) -> torch.Tensor:
+    """Relative magnitude change per cell of the band, up to a common scale, from the clip's
+    cell powers ``|X|^2`` ``(frames, bins)`` (the whole spectrum: it sets the reference levels).
 
-    The allocation that gets the most detection out of a fixed mark energy when the audio
-    will meet noise of power ``noise`` per cell. A relative change ``a`` moves a cell's log
+    Per cell, ``noise / (|X|^2 + noise)`` with ``noise`` = ``DESIGN_NOISE`` times the mean
+    cell power: the allocation that gets the most detection out of a fixed mark energy when
+    the audio will meet noise of that power. A relative change ``a`` moves a cell's log
     magnitude by about ``a |X|^2 / (|X|^2 + noise)`` after the noise is added, and costs
     ``a^2 |X|^2`` of energy; maximising the sum of the first under a budget on the sum of
     the second (a Lagrange multiplier) gives ``a ~ 1 / (|X|^2 + noise)``. Loud cells get a
     small relative change (they cost much energy and gain nothing more), cells far below
     the noise get little energy (the noise would bury them), and the energy goes where
     the cells are near the noise level: quiet partials, valleys and decay tails.
-    Cells at or below ``silent`` (digital silence, rounding noise) are left alone.
+
+    Per frame, the change is weighted by ``E / (E + FRAME_MASK * mean E)``, ``E`` the
+    frame's energy (the quietest of the frame and its two neighbours, which its synthesis
+    window reaches, so no mark leaks ahead of an onset): quiet frames, a pause or a decay
+    tail, get less than the allocation alone would give them. Cells ``SILENT_CELL`` below
+    the loudest (digital silence, rounding noise) are left alone.
     """
-    p = mag.double().square()
-    rel = noise / (p + noise) if noise > 0 else torch.zeros_like(p)
-    return torch.where(mag <= silent, torch.zeros_like(rel), rel).float()
+    noise = DESIGN_NOISE * float(power.mean())
+    frame = power.sum(dim=1)
+    quietest = -torch.nn.functional.max_pool1d(-frame[None, None], 3, 1, 1)[0, 0]
+    held = quietest / (quietest + FRAME_MASK * frame.mean()).clamp_min(1e-30)
+    p = power[:, _K0:_K1]
+    rel = (noise / (p + noise) if noise > 0 else torch.zeros_like(p)) * held[:, None]
+    return torch.where(p <= SILENT_CELL**2 * power.max(), torch.zeros_like(rel), rel).float()
 
 
 def _features(m: np.ndarray) -> list[np.ndarray]:
