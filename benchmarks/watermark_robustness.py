@@ -14,7 +14,6 @@ false_positives, files_checked, snr_db (per clip and per 32 ms frame), realtime_
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -25,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from wavesmith import audio as A
 from wavesmith import plot
@@ -96,14 +94,6 @@ def _median(values: list) -> float | None:
 def _round(value: float | None) -> float | None:
     """Rounded for the JSON report; None (null) where there was nothing to measure."""
     return None if value is None else round(float(value), 2)
-
-
-def as_written(y: np.ndarray) -> np.ndarray:
-    """``y`` (C, T) as wavesmith writes it: a 16-bit WAV made by libsndfile, read back."""
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(y, dtype=np.float32).T, 16000, format="WAV", subtype="PCM_16")
-    buf.seek(0)
-    return sf.read(buf, dtype="float32", always_2d=True)[0].T
 
 
 def _generated(n: int = 40) -> dict[str, list[tuple[str, np.ndarray, int]]]:
@@ -200,7 +190,7 @@ def main() -> None:
                 (args.report / f"watermark_difference_{cat}.png").write_bytes(plot.spectrogram_png(both, r))
                 report_done.add(cat)
             other = all_clips[int(rng.integers(len(all_clips)))][1]
-            y = as_written(y)
+            y = A.as_written(y, r)
             for a in ATTACKS:
                 if a in CODECS and (not have_ffmpeg or k % args.codec_every):
                     continue

@@ -62,3 +62,10 @@ def test_log_mel_frame_count_and_peak_bin():
 def test_spectrogram_png_is_a_valid_png():
     data = spectrogram_png(tone(), 16000, height=64)
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
+
+
+def test_as_written_is_what_write_then_read_gives(tmp_path):
+    x = np.random.default_rng(0).uniform(-1.2, 1.2, (2, 1000)).astype(np.float32)
+    A.write(tmp_path / "a.wav", x, 16000)
+    y, _ = A.read(tmp_path / "a.wav")
+    assert np.array_equal(A.as_written(x, 16000), y) and not np.array_equal(y, np.clip(x, -1, 1))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-import soundfile as sf
 
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
@@ -144,14 +141,6 @@ def test_mark_survives_cheap_attacks(marked_speech, attack):
         assert d.payload == 0xBEEF
 
 
-def _as_written(y: np.ndarray) -> np.ndarray:
-    """``y`` (C, T) as wavesmith writes it: a 16-bit WAV made by libsndfile, read back."""
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(y, dtype=np.float32).T, 16000, format="WAV", subtype="PCM_16")
-    buf.seek(0)
-    return sf.read(buf, dtype="float32", always_2d=True)[0].T
-
-
 def _hit(seconds: float, rate: int, seed: int, room: float = 1e-3) -> np.ndarray:
     """One snare hit: a 185 Hz body and a noise burst decaying into room tone of level ``room``."""
     rng = np.random.default_rng(seed)
@@ -167,7 +156,7 @@ def test_short_clips_keep_their_mark_under_white_noise_at_20_db(seed):
     # The benchmark's hardest common case: 2 s clips, noise 20 dB below the whole signal.
     rng = np.random.default_rng(100 + seed)
     for x, rate in ((_speechlike(2.0, seed=seed), 16000), (_hit(2.0, 44100, seed), 44100)):
-        y = _as_written(embed(x, rate, 0x5A5A))
+        y = A.as_written(embed(x, rate, 0x5A5A))
         z = y + rng.standard_normal(y.shape).astype(np.float32) * np.sqrt(np.mean(y**2)) * 0.1
         d = detect(z, rate)
         assert d.present, (rate, d.z)
@@ -175,7 +164,7 @@ def test_short_clips_keep_their_mark_under_white_noise_at_20_db(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_one_second_crops_anywhere_in_a_drum_loop_are_detected(seed):
-    y = _as_written(embed(_drums(4.0, seed=seed), 44100, 99))
+    y = A.as_written(embed(_drums(4.0, seed=seed), 44100, 99))
     rng = np.random.default_rng(seed)
     for start in rng.integers(0, y.shape[-1] - 44100, size=4):
         d = detect(y[:, start : start + 44100], 44100)
@@ -188,7 +177,7 @@ def test_near_silent_clip_keeps_a_mark_that_survives_16_bit_output():
     y = embed(x, 16000, 4321)
     level, mark = (10 * np.log10(np.mean(v.astype(np.float64) ** 2)) for v in (x, y - x))
     assert mark >= level - S.TARGET_SNR_DB + 10  # lifted towards MIN_MARK_DBFS, not 30 dB under
-    d = detect(_as_written(y), 16000)
+    d = detect(A.as_written(y), 16000)
     assert d.present and d.payload == 4321
 
 

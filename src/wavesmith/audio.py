@@ -10,6 +10,7 @@ Conventions, everywhere in wavesmith:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import shutil
@@ -147,19 +148,33 @@ def write(
         fmt = "aiff"
     if fmt not in WRITE_FORMATS:
         raise WavesmithError(f"cannot write {path}: unsupported format {fmt!r} (use one of {', '.join(WRITE_FORMATS)})")
+    major, subtype = WRITE_FORMATS[fmt]
+    try:
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), _frames(audio), int(sample_rate), format=major, subtype=subtype)
+    except Exception as e:
+        raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
+    return path
+
+
+def _frames(audio: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``(channels, samples)`` as libsndfile takes it: ``(samples, channels)``, clipped, no NaN."""
     if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
         audio = audio.detach().float().cpu().numpy()
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
-    data = np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
-    major, subtype = WRITE_FORMATS[fmt]
-    try:
-        with atomic_path(path) as tmp:
-            sf.write(str(tmp), data, int(sample_rate), format=major, subtype=subtype)
-    except Exception as e:
-        raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
-    return path
+    return np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
+
+
+def as_written(audio: np.ndarray, sample_rate: int = 16000, format: str = "wav") -> np.ndarray:
+    """``audio`` (C, T) as :func:`write` would store it in ``format``, read back, in memory:
+    what a file holds after 16-bit rounding (libsndfile truncates) or a lossy codec."""
+    major, subtype = WRITE_FORMATS[format]
+    buf = io.BytesIO()
+    sf.write(buf, _frames(audio), int(sample_rate), format=major, subtype=subtype)
+    buf.seek(0)
+    return sf.read(buf, dtype="float32", always_2d=True)[0].T
 
 
 def peak(x: np.ndarray) -> float:
