@@ -30,7 +30,6 @@ from wavesmith import audio as A
 from wavesmith import config as C
 from wavesmith import models
 from wavesmith.errors import WavesmithError
-from wavesmith.files import atomic_path
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
@@ -118,19 +117,20 @@ def save_clips(
                 rec["watermark"] = False
                 if watermark:
                     rec["watermark_reason"] = "wavesmith.watermark is not available"
-            # Written, read back for its mark and signed under a temporary name: a file at its
-            # final name is complete, and has its line in generated.jsonl just after.
-            with atomic_path(path) as tmp:
-                A.write(tmp, clip, sample_rate, format=fmt)
-                if rec.get("watermark"):
-                    check = mark.check_file(tmp, payload)
+            if mark:  # written, read back for its mark and signed before it gets its name
+                marked = payload if rec.get("watermark") else None
+                result = mark.write_signed(path, clip, sample_rate, fmt, marked, model=model,
+                                           checkpoint_hash=checkpoint_hash)
+                check = result.pop("check")
+                rec["c2pa"] = result
+                if check is not None:
                     rec["watermark"]["verified"] = check["verified"]
                     problem = mark.check_problem(check, payload)
                     if problem:
                         rec["watermark_reason"] = problem
                         print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
-                if mark:
-                    rec["c2pa"] = mark.sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=path.name)
+            else:
+                A.write(path, clip, sample_rate, format=fmt)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)

@@ -32,6 +32,7 @@ __all__ = [
     "payload_for",
     "read_manifest",
     "sign_file",
+    "write_signed",
 ]
 
 
@@ -66,11 +67,29 @@ def mark_file(
     fmt = dst.suffix.lower().lstrip(".")
     if fmt not in A.WRITE_FORMATS:
         raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
+    result = write_signed(dst, y, rate, fmt, payload, model=model, checkpoint_hash=checkpoint_hash)
+    return {"file": str(dst), "payload": int(payload), **result, "verified": result["check"]["verified"]}
+
+
+def write_signed(
+    dst: Path,
+    audio,
+    rate: int,
+    fmt: str,
+    payload: int | None,
+    *,
+    model: str | None = None,
+    checkpoint_hash: str | None = None,
+) -> dict:
+    """Write ``audio`` to ``dst`` under a temporary name, read its watermark back
+    (:func:`check_file`, when ``payload`` is given) and sign it, then rename: a file at
+    ``dst`` is always complete. Returns :func:`sign_file`'s result plus ``check`` (or None).
+    """
     with atomic_path(dst) as tmp:
-        A.write(tmp, y, rate, format=fmt)
-        check = check_file(tmp, payload)
-        result = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
-    return {"file": str(dst), "payload": int(payload), **result, "verified": check["verified"], "check": check}
+        A.write(tmp, audio, rate, format=fmt)
+        check = check_file(tmp, payload) if payload is not None else None
+        signed = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
+    return {**signed, "check": check}
 
 
 def check_file(path: str | os.PathLike, payload: int) -> dict:
