@@ -177,9 +177,9 @@ def main() -> None:
             detect(y, r)
             t2 = time.perf_counter()
             t_mark, t_detect, seconds = t_mark + t1 - t0, t_detect + t2 - t1, seconds + x.shape[-1] / r
-            level = float(10 * np.log10(max(np.mean(x.astype(np.float64) ** 2), 1e-20)))
-            snr_db = float(10 * np.log10(np.mean(x**2) / max(np.mean((y - x) ** 2), 1e-20)))
-            snr.setdefault(cat, []).append((snr_db, level < MIN_MARK_DBFS + TARGET_SNR_DB))
+            p_x = max(float(np.mean(np.square(x, dtype=np.float64))), 1e-20)
+            snr_db = 10 * np.log10(p_x / max(float(np.mean(np.square(y - x, dtype=np.float64))), 1e-20))
+            snr.setdefault(cat, []).append((float(snr_db), bool(10 * np.log10(p_x) < MIN_MARK_DBFS + TARGET_SNR_DB)))
             frame_snr.setdefault(cat, []).append(frame_snr_db(x, y, r))
             if args.report and cat not in report_done:
                 args.report.mkdir(parents=True, exist_ok=True)
