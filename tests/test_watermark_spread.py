@@ -162,6 +162,34 @@ def test_short_clips_keep_their_mark_under_white_noise_at_20_db(seed):
         assert d.present, (rate, d.z)
 
 
+def _tabla(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A tuned drum stroke: five near-harmonic modes over a settling pitch, ringing for seconds."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = rng.uniform(250, 450) * (1 + 0.05 * np.exp(-t * 20))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    modes = (
+        rng.uniform(0.3, 1) / h * np.sin(h * phase + rng.uniform(0, 6)) * np.exp(-t * rng.uniform(2, 6) * h**0.5)
+        for h in range(1, 6)
+    )
+    x = sum(modes) + 0.3 * rng.standard_normal(len(t)) * np.exp(-t * 60)
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)[None]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ringing_tones_keep_their_mark_under_white_noise_at_20_db(seed):
+    # The benchmark's misses under noise were such strokes (tabla, cowbell): a few partials
+    # whose decay the noise soon covers. Read as they are, the whitened log magnitudes of the
+    # covered cells drown the rest (the detector without its denoised view missed seeds 0
+    # and 4 here, z 3.2 and 3.9); weighted by their share of signal, z is 6 to 10.
+    x = _tabla(2.0, 44100, seed)
+    y = A.as_written(embed(x, 44100, 0x5A5A))
+    rng = np.random.default_rng(200 + seed)
+    z = y + rng.standard_normal(y.shape).astype(np.float32) * np.sqrt(np.mean(y**2)) * 0.1
+    d = detect(z, 44100)
+    assert d.present and d.z >= 1.2 * d.threshold, d.z
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_one_second_crops_anywhere_in_a_drum_loop_are_detected(seed):
     y = A.as_written(embed(_drums(4.0, seed=seed), 44100, 99))
@@ -200,15 +228,17 @@ def test_payload_for_is_stable_16_bit():
 
 
 def test_threshold_bounds_false_positives_by_design():
-    n = S.PHASES * S.PERIOD
-    assert S.tail_bound(S.TAU_ALIGNED) + n * S.tail_bound(S.TAU_SEARCH) <= S.DESIGN_FPR * 1.0001
+    views, n = len(S.VIEWS), S.PHASES * S.PERIOD
+    assert views * S.tail_bound(S.TAU_ALIGNED) + views * n * S.tail_bound(S.TAU_SEARCH) <= S.DESIGN_FPR * 1.0001
     assert S.tail_bound(3.0) <= np.exp(-4.5) and 4.0 < S.TAU_ALIGNED < S.TAU_SEARCH < 5.5
-    # Empirically: the sync statistic of random chips against fixed audio features is ~N(0,1).
-    feats = S._features(S._mix16(_speechlike(3.0), 16000))[0]
-    chips = S._chip_sums(S._fold(feats), 0)
+    # Empirically: the sync statistic of random chips against fixed audio features is ~N(0,1),
+    # in every view (noise added, so the denoised view's weights are not all 1).
     rng = np.random.default_rng(0)
-    zs = [S._z(chips, rng.choice([-1.0, 1.0], size=chips.shape), np.ones_like(chips)) for _ in range(400)]
-    assert abs(np.mean(zs)) < 0.2 and 0.8 < np.std(zs) < 1.2
+    x = _speechlike(3.0) + 0.02 * rng.standard_normal((1, 48000)).astype(np.float32)
+    for feats in S._features(S._mix16(x, 16000)):
+        chips = S._chip_sums(S._fold(feats[0]), 0)
+        zs = [S._z(chips, rng.choice([-1.0, 1.0], size=chips.shape), np.ones_like(chips)) for _ in range(400)]
+        assert abs(np.mean(zs)) < 0.2 and 0.8 < np.std(zs) < 1.2
 
 
 def test_marking_and_detection_run_faster_than_real_time():
