@@ -92,8 +92,9 @@ FRAME_MASK = 0.003  # a frame this far (25 dB) below the clip's mean energy gets
 TIME_WHITEN = 3  # detector: remove the mean over +-frames of the log magnitude
 # The detector's readings of the band, each tested on its own (they share the false-positive
 # budget): the whitened log magnitudes as they are, and weighted by each cell's share of
-# signal over a noise floor, which finds marks under added noise (20 dB white noise: the
-# missed quarter of the hard clips' z doubles) but loses some of a clean crop's quiet cells.
+# signal over a noise floor, which finds marks under added noise (under 20 dB of white
+# noise, z about doubles on the clips the plain reading missed) but loses some of a clean
+# crop's quiet cells.
 VIEWS = ("plain", "denoised")
 NOISE_PERCENTILE = 20  # detector: the noise floor, this percentile of the smoothed cell powers
 DEFAULT_KEY = "wavesmith-watermark-v1"  # public, so anyone can check; pass `key` for a private mark
