@@ -399,6 +399,7 @@ def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY) -> Detec
     views = _features(m)
     # Every test: (bound on its chance in unmarked audio, z, threshold, view, phase, offset).
     # The file's decision is the test with the smallest bound; it passes its own threshold.
+    # Both families have the budget DESIGN_FPR / 2, so that test passes whenever any does.
     tests = []
     for v, feats in enumerate(views):
         for ph, d in enumerate(feats):
