@@ -171,3 +171,41 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["db", "add", db, "--manifest", str(tmp_path / "m.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("wavesmith: error:") and "'path' column" in err and "\n" not in err
+
+
+# Workers that each send a large result at the same moment, and a consumer that stops
+# reading at moments sweeping across those sends (as Ctrl+C does mid-ingest).
+_STOP_WHILE_SENDING = r"""
+import time
+import wavesmith.db.ingest as I
+
+DEADLINE = 0.0
+
+def slow_big(chunk):  # forked workers see it: the pool resolves _decode_chunk by name
+    if chunk[0] == 0:
+        return list(chunk)
+    time.sleep(max(0.0, DEADLINE - time.time()))
+    return [bytes(32 << 20)]
+
+I._decode_chunk = slow_big
+for k in range(12):
+    DEADLINE = time.time() + 0.3
+    stream = I.decoded_stream(list(range(64)), None, 2)
+    next(stream)
+    time.sleep(max(0.0, DEADLINE + 0.015 * k - time.time()))
+    stream.close()
+print("all closed")
+"""
+
+
+def test_stopping_the_decoders_while_they_send_large_results_does_not_hang():
+    # Pool.terminate() deadlocked here (4 of 5 runs before the fix): its result thread
+    # stopped reading, and a worker blocked mid-send kept the lock terminate waited for.
+    proc = subprocess.Popen([sys.executable, "-c", _STOP_WHILE_SENDING], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("closing decoded_stream deadlocked")
+    assert proc.returncode == 0 and "all closed" in out

@@ -67,7 +67,7 @@ def add(
         finally:
             # On Ctrl+C what was decoded so far is still committed; on SIGKILL the next
             # writer truncates the uncommitted audio (see ShardWriter).
-            stream.close()  # stops the worker pool now, not at garbage collection
+            stream.close()  # stops the worker pool now (after its chunks in flight), not at GC
             batch.commit()
             bar.close()
     db._locations.clear()

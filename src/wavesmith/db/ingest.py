@@ -229,9 +229,12 @@ def decoded_stream(jobs: list[Job], settings: Settings, workers: int) -> Iterato
             if nxt is not None:
                 pending.append(pool.apply_async(_decode_chunk, (nxt,)))
             yield from results
-        pool.close()
     finally:
-        pool.terminate()
+        # Not Pool.terminate(): its result thread stops reading first, so a worker caught
+        # writing a large result into the full pipe keeps the queue's lock, which terminate
+        # then waits for, forever (seen on Ctrl+C). The chunks in flight (at most 2 * workers)
+        # finish instead, and their results are dropped.
+        pool.close()
         pool.join()
 
 
