@@ -13,14 +13,13 @@ How it works (all analysis at ``RATE`` = 16 kHz, whatever the file's own rate):
   it follows the signal's own spectrum and is invariant to gain. The strength ``a`` is
   shaped (``_shape``) for the most detection per unit of mark energy against noise
   ``DESIGN_NOISE`` (17 dB) below the clip's mean cell power: ``a ~ 1 / (|X|^2 + noise)``,
-  capped at ``MAX_CHANGE``, so the
-  energy goes to cells near that noise level (quiet partials, spectral valleys, decay
-  tails) rather than to the loudest cells, where it would buy little, or to cells the
-  noise would bury. Quiet frames (a pause, a decay tail) are held back by ``FRAME_MASK``:
-  the allocation alone would put the mark within a few dB of the signal there, for all
-  that the clip-wide SNR is 30 dB (``frame_snr_db`` measures it). The change is
-  resynthesised (ISTFT), resampled to the file's rate, scaled so its energy there is
-  ``TARGET_SNR_DB`` below the original's (but not below ``MIN_MARK_DBFS``, so near-silent
+  capped at ``MAX_CHANGE``, so the energy goes to cells near that noise level (quiet
+  partials, spectral valleys, decay tails) rather than to the loudest cells, where it
+  would buy little, or to cells the noise would bury. Quiet frames (a pause, a decay
+  tail) are held back by ``FRAME_MASK``: the allocation alone would put the mark within a
+  few dB of the signal there, for all that the clip-wide SNR is 30 dB (``frame_snr_db``
+  measures it). The change is resynthesised (ISTFT), resampled to the file's rate, scaled
+  so its energy there is ``TARGET_SNR_DB`` below the original's (but not below ``MIN_MARK_DBFS``, so near-silent
   clips keep a mark that 16-bit output does not round away; and never past ``MAX_CHANGE``,
   so where the band holds too little the mark stays quieter), and added to every channel
   (so any down-mix keeps it).
@@ -407,8 +406,8 @@ def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY) -> Detec
             for r in range(PERIOD):
                 z = _z(_chip_sums(folded, r), pat.sign, sync)
                 tests.append((len(VIEWS) * PHASES * PERIOD * tail_bound(z), z, TAU_SEARCH, v, ph, r))
-        z = _z(_chip_sums(_fold(feats[0]), 0), pat.sign, sync)
-        tests.append((len(VIEWS) * tail_bound(z), z, TAU_ALIGNED, v, 0, 0))
+                if ph == 0 and r == 0:  # the same z, also tested alone: the aligned test
+                    tests.append((len(VIEWS) * tail_bound(z), z, TAU_ALIGNED, v, 0, 0))
     bound, z, tau, v, ph, r = min(tests, key=lambda t: (t[0], -t[1]))
     bound = min(1.0, bound)
     present = z >= tau
