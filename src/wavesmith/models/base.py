@@ -37,6 +37,8 @@ from torch import nn
 from wavesmith.errors import WavesmithError
 
 Batch = dict[str, Any]
+# Every condition a model's ``sample`` may declare in ``accepts`` (see ``sample``).
+CONDITIONS = ("label", "speaker", "mel_from", "prompt")
 NextBatch = Callable[[], Batch]
 Update = Callable[[str, torch.Tensor], None]
 
@@ -135,6 +137,20 @@ class GenerativeModel(nn.Module):
         condition it does not support. The same ``seed`` gives the same audio.
         """
         raise NotImplementedError
+
+    @property
+    def accepts(self) -> frozenset[str]:
+        """The conditions ``sample`` takes (names from :data:`CONDITIONS`) for this configuration.
+
+        Previews, ``generate``, ``interpolate`` and the studio ask this instead of trying a
+        condition and catching the error.
+        """
+        return frozenset()
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """The conditions ``sample`` cannot do without (a vocoder needs ``mel_from``); a subset of ``accepts``."""
+        return frozenset()
 
     @property
     def max_seconds(self) -> float | None:

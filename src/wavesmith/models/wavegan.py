@@ -500,6 +500,10 @@ class WaveGAN(GenerativeModel):
         finally:
             self.train(was_training)
 
+    @property
+    def accepts(self) -> frozenset[str]:
+        return frozenset({"label"}) if self.conditional else frozenset()
+
     @torch.no_grad()
     def sample(
         self,

@@ -243,6 +243,16 @@ class WaveNet(GenerativeModel):
 
     # --- generation ----------------------------------------------------------------------
 
+    @property
+    def accepts(self) -> frozenset[str]:
+        mode = self.config.conditioning
+        by_mode = {"label": {"label"}, "speaker": {"speaker"}, "mel": {"mel_from"}, "none": set()}[mode]
+        return frozenset(by_mode | ({"prompt"} if mode != "mel" else set()))
+
+    @property
+    def requires(self) -> frozenset[str]:
+        return frozenset({"mel_from"}) if self.config.conditioning == "mel" else frozenset()
+
     @torch.no_grad()
     def sample(
         self,

@@ -29,15 +29,10 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
     n = tc.preview_count
     # Never longer than the model can make (a WaveGAN window may be under a second).
     seconds = min(tc.preview_seconds, model.max_seconds or tc.preview_seconds)
-    clips, reasons = None, []
-    for conditions in _candidate_conditions(model, info, n, seconds, db):
-        try:
-            clips = model.sample(n, seconds, conditions, seed=tc.seed)
-            break
-        except WavesmithError as e:
-            reasons.append(str(e))
-    if clips is None:  # a preview must never stop a training run
-        return {"preview_skipped": reasons[-1] if reasons else "no conditions to sample with"}
+    try:
+        clips = model.sample(n, seconds, preview_conditions(model, info, n, seconds, db), seed=tc.seed)
+    except WavesmithError as e:  # a preview must never stop a training run
+        return {"preview_skipped": str(e)}
     clips = clips.detach().float().cpu().numpy()
     gap = np.zeros((clips.shape[1], int(GAP_SECONDS * info.sample_rate)), dtype=np.float32)
     joined = np.concatenate([x for c in clips for x in (c, gap)][:-1], axis=1)
@@ -54,24 +49,25 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
     return figures
 
 
-def _candidate_conditions(model, info, n: int, seconds: float, db):
-    """Conditions to try in turn: every label in turn, none, then real valid clips to resynthesize.
-
-    The engine knows no model, so it offers what a model might need and keeps the first
-    that the model accepts: a class-conditional model takes the labels, an unconditional one
-    nothing, a vocoder (log-mel conditioned) the waveforms of held-out clips.
-    """
-    if info.labels:
-        yield {"label": torch.arange(n, device=model.device) % len(info.labels)}
-    yield None
-    clips = (db.clips("valid") or db.clips("test") or db.clips())[:n]
-    if clips:
+def preview_conditions(model, info, n: int, seconds: float, db) -> dict[str, torch.Tensor] | None:
+    """What the model declares it takes (``model.accepts``): every label in turn, or real
+    valid clips to resynthesize when it needs log-mel frames (a vocoder); else nothing."""
+    conditions: dict[str, torch.Tensor] = {}
+    if "label" in model.accepts and info.labels:
+        conditions["label"] = torch.arange(n, device=model.device) % len(info.labels)
+    if "speaker" in model.accepts and info.speakers:
+        conditions["speaker"] = torch.arange(n, device=model.device) % len(info.speakers)
+    if "mel_from" in model.requires:
+        clips = (db.clips("valid") or db.clips("test") or db.clips())[:n]
+        if not clips:
+            raise WavesmithError("no clips to resynthesize for a preview")
         length = int(seconds * info.sample_rate)
         real = np.zeros((n, info.channels, length), dtype=np.float32)
         for i in range(n):
             x = db.audio(clips[i % len(clips)].id)[:, :length]
             real[i, :, : x.shape[1]] = x
-        yield {"mel_from": torch.from_numpy(real).to(model.device)}
+        conditions["mel_from"] = torch.from_numpy(real).to(model.device)
+    return conditions or None
 
 
 def _quick_metrics(clips: list[np.ndarray], sample_rate: int, db) -> dict[str, Any]:
