@@ -216,18 +216,32 @@ def mulaw_decode(q: torch.Tensor, quantization_channels: int = 256) -> torch.Ten
 
 
 def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None, scale: str = "htk"
 ) -> torch.Tensor:
-    """Triangular filters on the HTK mel scale, area-normalised: ``(n_mels, n_fft // 2 + 1)``."""
+    """Triangular filters, area-normalised as Slaney's: ``(n_mels, n_fft // 2 + 1)``.
+
+    ``scale`` places the centres: ``"htk"`` (2595 log10(1 + f/700)) or ``"slaney"``
+    (linear to 1 kHz, logarithmic above; the Auditory Toolbox's and librosa's default,
+    which the pretrained HiFi-GAN vocoders were trained with).
+    """
     import torch
 
     fmax = fmax or sample_rate / 2
+    if scale not in ("htk", "slaney"):
+        raise ValueError(f"mel scale must be 'htk' or 'slaney', not {scale!r}")
+    step, knee, log_step = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
 
     def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+        f = np.asarray(f, dtype=np.float64)
+        if scale == "htk":
+            return 2595.0 * np.log10(1.0 + f / 700.0)
+        return np.where(f < knee, f / step, knee / step + np.log(np.maximum(f, 1e-9) / knee) / log_step)
 
     def mel_to_hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+        m = np.asarray(m, dtype=np.float64)
+        if scale == "htk":
+            return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+        return np.where(m < knee / step, m * step, knee * np.exp(log_step * (m - knee / step)))
 
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
