@@ -211,7 +211,7 @@ def sample(denoise: Denoiser, shape: tuple[int, ...], schedule: Schedule, steps:
     previous_x0, previous_h = None, None
     n = shape[0]
     for i in range(len(ts) - 1):
-        t, s = ts[i], ts[i + 1]
+        t = ts[i]
         at, st, as_, ss = alphas[i], sigmas[i], alphas[i + 1], sigmas[i + 1]
         pred = denoise(x, torch.full((n,), float(t), device=device))
         x0, eps = to_x0_eps(pred, x, at.expand(n), st.expand(n), prediction)
