@@ -29,6 +29,8 @@ def db(tmp_path_factory):
         # a vocoder cannot sample without log-mel input: previews resynthesize held-out clips
         ("wavenet", ["conditioning=mel", "layers=2", "stacks=1", "residual_channels=4", "gate_channels=8",
                      "skip_channels=4", "cond_channels=4", "n_mels=8", "n_fft=256", "hop_length=64", "crop=512"]),
+        # a mel-domain model decodes through the pretrained vocoder (22.05 kHz) back to the database's rate
+        ("mel-diffusion", ["seconds=0.3", "channels=8", "mults=[1, 2]", "blocks=1", "sample_steps=2"]),
         ("wavenet", ["conditioning=label", "layers=2", "stacks=1", "residual_channels=4", "gate_channels=8",
                      "skip_channels=4", "crop=512"]),
     ],

@@ -104,6 +104,11 @@ class GenerativeModel(nn.Module):
         """Length in samples of the training crops this model wants from the dataset."""
         raise NotImplementedError
 
+    @property
+    def random_crops(self) -> bool:
+        """Whether training crops start anywhere in a clip (True) or at its start (one-shots: keep the onset)."""
+        return True
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers by name; ``train_step`` passes these names to ``update``."""
         raise NotImplementedError

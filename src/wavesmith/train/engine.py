@@ -180,7 +180,7 @@ class _Loop:
         self.resumed_from = state["step"] if state is not None else 0  # metrics.jsonl keeps lines up to here
 
         crop = self.model.crop_samples
-        train_ds = ClipDataset(database, "train", crop_samples=crop, train=True, seed=tc.seed)
+        train_ds = ClipDataset(database, "train", crop_samples=crop, train=self.model.random_crops, seed=tc.seed)
         self.batches = Batches(train_ds, d, tc.batch_size, tc.workers, tc.seed, dev, epoch, offset)
         self.valid_ds = ClipDataset(database, "valid", crop_samples=crop, train=False, seed=tc.seed)
         if tc.compile:
