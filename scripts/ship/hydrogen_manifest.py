@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--kits", nargs="*", help="kit folder names (default: all)")
     args = ap.parse_args()
-    kits = [args.drums / k for k in args.kits] if args.kits else sorted(p.parent for p in args.drums.glob("*/drumkit.xml"))
+    every = sorted(p.parent for p in args.drums.glob("*/drumkit.xml"))
+    kits = [args.drums / k for k in args.kits] if args.kits else every
     found = [r for kit in kits for r in rows(kit)]
     with open(args.out, "w", newline="") as f:
         w = csv.writer(f)
