@@ -28,7 +28,7 @@ import torch
 
 from wavesmith import audio as A
 from wavesmith import config as C
-from wavesmith import models
+from wavesmith import models, shipped
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
@@ -49,12 +49,19 @@ def file_seed(seed: int, index: int) -> int:
 
 
 def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) -> tuple[GenerativeModel, dict]:
-    """The model of a checkpoint (or of a run's newest one) with its EMA weights, in eval mode.
+    """The model of a checkpoint (or of a run's newest one, or a shipped model's name) with its EMA weights.
+
+    A path that exists wins over a shipped model of the same name. The model is in eval mode.
 
     Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``, ``model_name``, ``step``,
     ``config`` and ``data_info``.
     """
-    path = ckpt.resolve_path(run_or_checkpoint)
+    path = shipped.resolve(run_or_checkpoint)
+    if path is None:
+        if not Path(run_or_checkpoint).exists():
+            raise WavesmithError(f"no run, checkpoint or shipped model named {str(run_or_checkpoint)!r}; "
+                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
+        path = ckpt.resolve_path(run_or_checkpoint)
     state, digest = ckpt.load(path)
     cls = models.get(state["model_name"])
     info = DataInfo.from_dict(state["data_info"])
@@ -160,10 +167,13 @@ def generate(
     prompt: str | os.PathLike | None = None,
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files.
+    """Sample ``n`` clips of ``seconds`` from a run, checkpoint or shipped model into ``out_dir``; returns the files.
 
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
+    ``options`` are sampler settings the model declares in ``sample_options`` (diffusion
+    models: ``steps``, ``guidance``, ``sampler``); one it does not declare is refused.
     """
     if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
         raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
@@ -177,6 +187,12 @@ def generate(
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run_or_checkpoint, device)
     info = model.info
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - model.sample_options)
+    if unknown:
+        flags = ", ".join("--" + k for k in unknown)
+        raise WavesmithError(f"{flags} cannot be used with a {meta['model_name']} model")
+
     if seconds is None:
         seconds = min(2.0, model.max_seconds or 2.0)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
@@ -193,14 +209,14 @@ def generate(
               "recordings (the choice is recorded in generated.jsonl)", file=sys.stderr)
     settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
-                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark}
+                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark, **options}
     paths: list[Path] = []
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         call_seed = file_seed(seed, start)
         conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
                           else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
-        clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature)
+        clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
         records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
                     "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
                     "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}

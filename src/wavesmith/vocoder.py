@@ -60,7 +60,7 @@ class Vocoder(torch.nn.Module):
 
     def resynthesize(self, wave: torch.Tensor, rate: int) -> torch.Tensor:
         """Analyse ``wave`` ``(B, 1, T)`` at ``rate`` and vocode it back to ``rate`` (same length)."""
-        x = M.to_rate(wave, rate, self.spec.sample_rate)
+        x = M.to_rate(wave[:, 0], rate, self.spec.sample_rate)
         hop = self.spec.hop
         padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % hop))
         y = self(M.log_mel(padded, self.spec))[..., : x.shape[-1]]

@@ -55,7 +55,9 @@ def register(sub) -> None:
         description="Sample a run's (EMA) model into numbered files plus generated.jsonl; every file carries a "
         "watermark and C2PA Content Credentials unless --no-watermark.",
     )
-    g.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder (its newest checkpoint) or a checkpoint file")
+    g.add_argument("run", metavar="RUN_OR_MODEL",
+                   help="run folder (its newest checkpoint), checkpoint file, or a shipped model's name "
+                   "(see `wavesmith models`; an existing folder or file of that name wins)")
     g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each file (default 2, or the model's longest clip if shorter)")
@@ -69,6 +71,10 @@ def register(sub) -> None:
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     g.add_argument("--prompt", metavar="FILE", help="audio to continue (models that support prompts)")
     g.add_argument("--mel-from", metavar="FILE", help="audio whose mel spectrogram drives a vocoder model")
+    g.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's, at most 25)")
+    g.add_argument("--guidance", type=float,
+                   help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default 2)")
+    g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
     g.add_argument("--json", action="store_true", help="print the list of files as JSON")
     g.set_defaults(func=_generate)
@@ -110,6 +116,7 @@ def _generate(args: argparse.Namespace) -> int:
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
         prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark,
+        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler},
     )
     if args.json:
         print(json.dumps([str(p) for p in paths]))

@@ -157,6 +157,10 @@ class GenerativeModel(nn.Module):
         """The conditions ``sample`` cannot do without (a vocoder needs ``mel_from``); a subset of ``accepts``."""
         return frozenset()
 
+    # Keyword settings ``sample`` takes beyond the contract's (a diffusion model's ``steps``,
+    # ``guidance``, ``sampler``); ``generate`` passes only these.
+    sample_options: ClassVar[frozenset[str]] = frozenset()
+
     @property
     def max_seconds(self) -> float | None:
         """Longest clip one ``sample`` call can make, in seconds (None: any length)."""

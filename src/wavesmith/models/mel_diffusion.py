@@ -180,6 +180,7 @@ class MelDiffusion(GenerativeModel):
     name = "mel-diffusion"
     Config = Config
     train_defaults = {"ema_decay": 0.999, "grad_clip": 1.0}
+    sample_options = frozenset({"steps", "guidance", "sampler"})
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
@@ -286,8 +287,9 @@ class MelDiffusion(GenerativeModel):
                     raise WavesmithError(f"{key} id out of range 0..{len(names) - 1}")
                 ids[key] = v
         guidance = c.guidance if guidance is None else float(guidance)
+        D.guided(lambda x, t, cond: x, guidance)  # refuses a bad scale even when nothing is conditioned
         if not ids:
-            guidance = 0.0  # nothing to guide towards: the unconditional model
+            guidance = 0.0  # nothing to guide towards: the unconditional model, every class in its proportion
         if not (math.isfinite(temperature) and temperature > 0):
             raise WavesmithError(f"temperature must be a number above 0, not {temperature}")
 
