@@ -106,3 +106,27 @@ def test_sampler_options_are_refused_for_models_without_them(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "gan"), "-n", "1", "--steps", "4", "--out", str(tmp_path / "o")]) == 2
     assert "--steps cannot be used with a wavegan model" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o" / "000.wav")
+
+
+def test_fine_tuning_starts_from_a_shipped_model_with_labels_matched_by_name(ship, tmp_path):
+    from wavesmith.train import checkpoint as ckpt
+    from wavesmith.train.logs import read
+
+    db = make_db(tmp_path / "new", rate=22050, labels=("lo", "new"))
+    sets = ["workers=0", "batch_size=2", "steps=1", "preview_every=0", "valid_every=0", "warmup_steps=1000000"]
+    train(db, None, tmp_path / "tuned", sets=sets, progress=False, init="tones")
+    start = read(tmp_path / "tuned", "init")[0]
+    assert start["source"].endswith("tones.pt")
+    old = torch.load(ship / "tones.pt", weights_only=True)["model"]["label_embed.weight"].float()
+    state, _ = ckpt.load(ckpt.resolve_path(tmp_path / "tuned"))
+    new = state["model"]["label_embed.weight"]
+    # a learning rate of about 1e-10: the weights are still the shipped ones; "lo" keeps its row, "new" starts as "none"
+    assert torch.allclose(new[0], old[1], atol=1e-3) and torch.allclose(new[1], old[-1], atol=1e-3)
+    assert state["config"]["model"]["channels"] == 8  # the model config came from the shipped model
+
+
+def test_init_from_a_missing_source_is_one_line(ship, tmp_path, capsys):
+    db = make_db(tmp_path / "new")
+    assert main(["train", str(db), "--run", str(tmp_path / "r"), "--init", "nothing-here", "--steps", "1"]) == 2
+    assert "no run, checkpoint or shipped model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, help="total steps of the run (a resumed run continues up to N)")
     p.add_argument("--time", help="stop this invocation after a duration (2h, 90m, 45s), saving a checkpoint")
     p.add_argument("--resume", action="store_true", help="continue the run in --run from its newest checkpoint")
+    p.add_argument("--init", metavar="RUN_OR_MODEL",
+                   help="fine-tune: start a new run from the weights and model config of a run, checkpoint or "
+                   "shipped model (labels matched by name; --model may be left out)")
     p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--seed", type=int, help="seed of the run (train.seed)")
@@ -93,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
     summary = train(
         args.db, args.model, args.run, config_file=args.config, sets=sets,
         time_limit=parse_duration(args.time) if args.time else None, resume=args.resume, device=args.device,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and sys.stderr.isatty(), init=args.init,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

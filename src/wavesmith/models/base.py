@@ -117,6 +117,14 @@ class GenerativeModel(nn.Module):
         """One training step: draw batches, compute losses, call ``update``; return logs."""
         raise NotImplementedError
 
+    def adapt_weights(self, weights: dict[str, torch.Tensor], trained_on: DataInfo) -> dict[str, torch.Tensor]:
+        """Weights trained on another database (``trained_on``), made to fit this model's (fine-tuning).
+
+        The default changes nothing, so class tables must match; a model with label or
+        speaker tables overrides this to match classes by name.
+        """
+        return weights
+
     @torch.no_grad()
     def validation_loss(self, batch: Batch) -> dict[str, float]:
         """Losses on a held-out batch without updates; key ``loss`` ranks checkpoints (lower is better)."""

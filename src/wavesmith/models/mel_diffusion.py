@@ -215,6 +215,21 @@ class MelDiffusion(GenerativeModel):
     def random_crops(self) -> bool:
         return self.config.crops == "random"
 
+    def adapt_weights(self, weights: dict[str, torch.Tensor], trained_on: DataInfo) -> dict[str, torch.Tensor]:
+        """Label and speaker rows matched by name; a class the old model never saw starts as its "none" row."""
+        for key, old, new in (("label_embed.weight", trained_on.labels, self.info.labels),
+                              ("speaker_embed.weight", trained_on.speakers, self.info.speakers)):
+            table = weights.pop(key, None)
+            if not new:
+                continue
+            own = getattr(self, key.split(".")[0]).weight.detach().clone()
+            if table is not None:
+                none = table[-1]
+                own[:-1] = torch.stack([table[old.index(n)] if n in old else none for n in new])
+                own[-1] = none
+            weights[key] = own
+        return weights
+
     # --- maths ----------------------------------------------------------------------------
 
     def to_frames(self, audio: torch.Tensor) -> torch.Tensor:

@@ -58,10 +58,25 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _resolve(cls, state, config_file, sets) -> tuple[Any, TrainConfig]:
+def _init_state(source) -> dict[str, Any]:
+    """The checkpoint a fine-tuning run starts from: a run, a checkpoint file or a shipped model."""
+    from wavesmith import shipped
+
+    path = shipped.resolve(source)
+    if path is None:
+        if not Path(source).exists():
+            raise WavesmithError(f"--init {source}: no run, checkpoint or shipped model of that name; "
+                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
+        path = ckpt.resolve_path(source)
+    state, digest = ckpt.load(path)
+    return {**state, "init_path": str(path), "init_sha256": digest}
+
+
+def _resolve(cls, state, config_file, sets, start=None) -> tuple[Any, TrainConfig]:
     # The model's own needs for the engine (e.g. WGAN-GP: no clipping) come before the user's.
     defaults = C.override(TrainConfig(), dict(getattr(cls, "train_defaults", {}) or {}), "train")
-    sections: dict[str, Any] = {"model": cls.Config(), "train": defaults}
+    base = C.from_dict(cls.Config, start["config"]["model"]) if start is not None else cls.Config()
+    sections: dict[str, Any] = {"model": base, "train": defaults}
     if state is not None:
         saved = state["config"]
         sections = {"model": C.from_dict(cls.Config, saved["model"]), "train": C.from_dict(TrainConfig, saved["train"])}
@@ -92,8 +107,13 @@ def train(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    init: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (a registered name or ``"package.module:Class"``) on database ``db`` into ``run``.
+
+    ``init`` starts a new run from the (EMA) weights and model config of a run, checkpoint or
+    shipped model (fine-tuning); class tables are matched by label and speaker name. A
+    resumed run ignores it: its own checkpoint holds the weights.
 
     ``sets`` are ``key=value`` overrides (``model.KEY`` / ``train.KEY`` or a bare key), applied
     after ``config_file``. ``train.steps`` counts the run's total steps, so a resumed run
@@ -102,7 +122,7 @@ def train(
     """
     try:
         with session(db, model, run, config_file=config_file, sets=sets, time_limit=time_limit, resume=resume,
-                     device=device, progress=progress) as loop:
+                     device=device, progress=progress, init=init) as loop:
             return loop.run()
     except OSError as e:  # metrics, previews or config on a full disk (checkpoints say so themselves)
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -113,7 +133,7 @@ def train(
 
 @contextmanager
 def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
-            progress=True):
+            progress=True, init=None):
     """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
     from wavesmith.db import ClipDataset, Database
 
@@ -134,6 +154,12 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         state = found[0] if found else None
     elif run_dir.exists() and any((run_dir / n).exists() for n in (CONFIG_FILE, ckpt.CHECKPOINTS, "metrics.jsonl")):
         raise WavesmithError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
+    start = None
+    if state is None and init is not None:
+        start = _init_state(init)
+        if model is not None and model != start["model_name"]:
+            raise WavesmithError(f"--init {init} holds a {start['model_name']!r} model, not {model!r}")
+        model = start["model_name"]
     if state is not None:
         if model is not None and model != state["model_name"]:
             raise WavesmithError(f"{run_dir} holds a run of model {state['model_name']!r}, not {model!r}")
@@ -141,7 +167,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     if model is None:
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
     cls = models.get(model)
-    mc, tc = _resolve(cls, state, config_file, sets)
+    mc, tc = _resolve(cls, state, config_file, sets, start)
     info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
     if state is not None:
         _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
@@ -149,7 +175,8 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     D.init(d, dev)
     clean = False
     try:
-        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset)
+        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset,
+                    start)
         clean = True
     finally:
         D.shutdown(d, wait_for_all=clean)
@@ -159,11 +186,16 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
 class _Loop:
     """The state of one training invocation (kept in one object so the step loop reads plainly)."""
 
-    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset):
+    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset,
+                 start=None):
         self.d, self.dev, self.db, self.run_dir, self.name, self.tc = d, dev, database, run_dir, name, tc
         self.mc, self.info, self.time_limit, self.progress = mc, info, time_limit, progress
         _seed_all(tc.seed)  # the same initial weights on every process (rank 0's are broadcast anyway)
         self.model: GenerativeModel = cls(mc, info).to(dev)
+        self.start = None  # what a fine-tuning run started from, for its metrics line
+        if start is not None:
+            self._start_from(start)
+            self.start = {k: start[k] for k in ("init_path", "init_sha256", "step")}
         self.opts = self.model.configure_optimizers()
         if not self.opts:
             raise WavesmithError(f"model {name!r} returned no optimizers from configure_optimizers()")
@@ -229,6 +261,9 @@ class _Loop:
             body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
             write_text(self.run_dir / CONFIG_FILE, header + body)
         self.log = MetricsLog(self.run_dir, self.d.main, self.resumed_from)
+        if self.start is not None:
+            self.log.write("init", self.step, source=self.start["init_path"], sha256=self.start["init_sha256"],
+                           source_step=int(self.start["step"]))
         if self.d.main and len(self.valid_ds) == 0:
             print("wavesmith: note: the valid split is empty, so no validation loss and no best.pt",
                   file=sys.stderr)
@@ -355,6 +390,16 @@ class _Loop:
             ckpt.mark_best(path)
         ckpt.prune(self.run_dir, self.tc.keep_checkpoints)
         return path
+
+    def _start_from(self, start: dict) -> None:
+        """Fine-tuning: the weights of ``start`` (EMA where it has them), class tables matched by name."""
+        weights = start["ema"]["shadow"] if start.get("ema") else start["model"]
+        weights = self.model.adapt_weights(dict(weights), DataInfo.from_dict(start["data_info"]))
+        try:
+            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0][:200]
+            raise WavesmithError(f"--init {start['init_path']} does not fit this model: {first}") from None
 
     def _load(self, state: dict) -> None:
         try:
