@@ -197,8 +197,9 @@ def generate(
         seconds = min(2.0, model.max_seconds or 2.0)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     fixed: dict[str, Any] = {}
-    if label is not None:
-        fixed["label"] = info.label_id(label)
+    # "kick,snare" (or "all": every label) takes the labels in turn, one file each.
+    names = (list(info.labels) if label == "all" else [x.strip() for x in label.split(",")]) if label else []
+    label_ids = [info.label_id(x) for x in names]
     if speaker is not None:
         fixed["speaker"] = info.speaker_id(speaker)
     for key, path in (("prompt", prompt), ("mel_from", mel_from)):
@@ -216,10 +217,14 @@ def generate(
         call_seed = file_seed(seed, start)
         conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
                           else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
+        if label_ids:
+            ids = [label_ids[(start + j) % len(label_ids)] for j in range(b)]
+            conditions["label"] = torch.tensor(ids, dtype=torch.int64, device=model.device)
         clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
         records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
                     "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
-                    "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}
+                    "batch_index": j, "run_seed": seed,
+                    "label": names[(start + j) % len(names)] if names else None, "speaker": speaker, "settings": settings}
                    for j in range(b)]
         paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
                             model=meta["model_name"], checkpoint_hash=meta["sha256"])

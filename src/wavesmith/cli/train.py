@@ -65,7 +65,8 @@ def register(sub) -> None:
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each file (default 2, or the model's longest clip if shorter)")
     g.add_argument("--out", required=True, help="output folder")
-    g.add_argument("--label", help="class label to generate (one of the database's labels)")
+    g.add_argument("--label", help="class label to generate (one of the model's labels); several as kick,snare "
+                   "or 'all' take turns, one file each")
     g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")
     g.add_argument("--seed", type=int, help="seed (random when omitted; recorded either way)")
     g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
