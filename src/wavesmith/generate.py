@@ -223,8 +223,8 @@ def generate(
         clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
         records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
                     "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
-                    "batch_index": j, "run_seed": seed,
-                    "label": names[(start + j) % len(names)] if names else None, "speaker": speaker, "settings": settings}
+                    "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
+                    "speaker": speaker, "settings": settings}
                    for j in range(b)]
         paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
                             model=meta["model_name"], checkpoint_hash=meta["sha256"])
