@@ -48,13 +48,17 @@ def file_seed(seed: int, index: int) -> int:
     return (z ^ (z >> 31)) % 2**31
 
 
-def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) -> tuple[GenerativeModel, dict]:
-    """The model of a checkpoint (or of a run's newest one) with its EMA weights, in eval mode.
+def load_model(
+    run_or_checkpoint: str | os.PathLike, device: str | None = None, checkpoint: str = "best"
+) -> tuple[GenerativeModel, dict]:
+    """The model of a checkpoint file, or of a run's ``best.pt`` (or newest one), with its EMA weights, in eval mode.
 
-    Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``, ``model_name``, ``step``,
-    ``config`` and ``data_info``.
+    For a run folder ``checkpoint="best"`` loads ``best.pt`` (lowest validation loss of the
+    EMA weights; the newest checkpoint when the run has no ``best.pt``) and ``"last"`` the
+    newest ``step-*.pt``. Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``,
+    ``model_name``, ``step``, ``config`` and ``data_info``.
     """
-    path = ckpt.resolve_path(run_or_checkpoint)
+    path = ckpt.resolve_path(run_or_checkpoint, checkpoint)
     state, digest = ckpt.load(path)
     cls = models.get(state["model_name"])
     info = DataInfo.from_dict(state["data_info"])
@@ -160,9 +164,11 @@ def generate(
     prompt: str | os.PathLike | None = None,
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
+    checkpoint: str = "best",
 ) -> list[Path]:
     """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files.
 
+    ``checkpoint`` picks a run's ``best.pt`` or its newest checkpoint (see :func:`load_model`).
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
     """
     if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
@@ -175,7 +181,7 @@ def generate(
     out = Path(out_dir)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
-    model, meta = load_model(run_or_checkpoint, device)
+    model, meta = load_model(run_or_checkpoint, device, checkpoint)
     info = model.info
     if seconds is None:
         seconds = min(2.0, model.max_seconds or 2.0)

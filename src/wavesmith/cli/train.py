@@ -53,9 +53,14 @@ def register(sub) -> None:
     g = sub.add_parser(
         "generate", help="generate marked audio files from a trained run",
         description="Sample a run's (EMA) model into numbered files plus generated.jsonl; every file carries a "
-        "watermark and C2PA Content Credentials unless --no-watermark.",
+        "watermark, and C2PA Content Credentials where the format allows (wav, flac; not ogg), unless --no-watermark. "
+        "A run folder gives its best.pt (lowest validation loss of the EMA weights; the newest checkpoint when the "
+        "run has no best.pt); --checkpoint last gives its newest checkpoint.",
     )
-    g.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder (its newest checkpoint) or a checkpoint file")
+    g.add_argument("run", metavar="RUN_OR_CHECKPOINT",
+                   help="run folder (its best.pt, see --checkpoint) or a checkpoint file")
+    g.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="which checkpoint of a run folder: best (best.pt, the default) or last (the newest)")
     g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each file (default 2, or the model's longest clip if shorter)")
@@ -109,7 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
     paths = generate(
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
-        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark,
+        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark, checkpoint=args.checkpoint,
     )
     if args.json:
         print(json.dumps([str(p) for p in paths]))

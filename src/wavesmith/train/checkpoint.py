@@ -133,17 +133,25 @@ def latest(run_dir: Path, warn=print) -> tuple[dict[str, Any], str, Path] | None
     return None
 
 
-def resolve_path(run_or_checkpoint: str | os.PathLike) -> Path:
-    """A checkpoint file given itself, its run folder (newest step) or the checkpoints folder."""
+def resolve_path(run_or_checkpoint: str | os.PathLike, which: str = "best") -> Path:
+    """A checkpoint file given itself, its run folder or the checkpoints folder.
+
+    For a folder, ``which`` picks ``"best"`` (``best.pt``, the lowest validation loss of the
+    EMA weights; the newest step when the run has none, as when its valid split is empty)
+    or ``"last"`` (the newest ``step-*.pt``).
+    """
+    if which not in ("best", "last"):
+        raise WavesmithError(f"--checkpoint takes best or last, not {which!r}")
     p = Path(run_or_checkpoint)
     if p.is_file():
         return p
     if not p.exists():
         raise WavesmithError(f"no such run or checkpoint: {p}")
-    for run in (p, p.parent):
-        found = list_checkpoints(run)
+    for folder in (p / CHECKPOINTS, p):
+        found = list_checkpoints(folder.parent)
         if found:
-            return found[-1]
+            best = folder / BEST
+            return best if which == "best" and best.is_file() else found[-1]
     raise WavesmithError(f"{p} holds no checkpoints (expected {p / CHECKPOINTS}/step-*.pt)")
 
 

@@ -301,12 +301,15 @@ class _Loop:
     # --- around the step ----------------------------------------------------------------------
 
     def _validate(self) -> bool:
-        """Mean validation losses (rank 0 alone); True when ``loss`` beats the best so far."""
+        """Mean validation losses of the EMA weights (rank 0 alone); True when ``loss`` beats the best so far.
+
+        The EMA weights are the ones ``generate`` and previews use, so ``best.pt`` is ranked on them.
+        """
         if not self.d.main or len(self.valid_ds) == 0:
             return False
         sums: dict[str, float] = {}
         n = 0
-        with isolated_rng(), eval_mode(self.model), torch.no_grad(), self.autocast():
+        with isolated_rng(), eval_mode(self.model), self.ema.applied(self.model), torch.no_grad(), self.autocast():
             for batch in valid_batches(self.valid_ds, self.tc.batch_size, self.tc.valid_batches, self.dev):
                 for k, v in self.model.validation_loss(batch).items():
                     sums[k] = sums.get(k, 0.0) + float(v)
