@@ -161,3 +161,13 @@ def test_save_clips_checks_each_written_file_and_records_whether_its_mark_is_fou
     assert lost["watermark"]["verified"] is False and "its watermark" in lost["watermark_reason"]
     err = capsys.readouterr().err
     assert "001.wav: its watermark" in err and "000.wav" not in err
+
+
+def test_ogg_files_are_watermarked_but_unsigned_and_the_user_is_told(tmp_path, capsys):
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 1, 16000)).astype(np.float32)
+    save_clips(audio, 16000, tmp_path, [{}, {}], format="ogg", model="m", checkpoint_hash="h")
+    recs = records(tmp_path)
+    assert [r["c2pa"]["signed"] for r in recs] == [False, False] and "ogg" in recs[0]["c2pa"]["reason"]
+    assert isinstance(recs[0]["watermark"]["payload"], int)
+    err = capsys.readouterr().err
+    assert err.count("C2PA manifest not written") == 1 and "000.ogg" in err

@@ -106,6 +106,7 @@ def save_clips(
     mark = _watermarker()
     payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
     paths = []
+    unsigned_warned = False
     with open(out / RECORDS, "a", encoding="utf-8") as log:
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
@@ -127,6 +128,10 @@ def save_clips(
                                            checkpoint_hash=checkpoint_hash)
                 check = result.pop("check")
                 rec["c2pa"] = result
+                if not result["signed"] and not unsigned_warned:  # once per call: the reason is the format's
+                    unsigned_warned = True
+                    print(f"wavesmith: warning: {path.name} and the files after it: {result['reason']}",
+                          file=sys.stderr)
                 if check is not None:
                     rec["watermark"]["verified"] = check["verified"]
                     problem = mark.check_problem(check, payload)
