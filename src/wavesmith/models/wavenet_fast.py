@@ -311,8 +311,13 @@ class TorchGenerator:
     """
 
     def __init__(self, model, n: int, h: torch.Tensor | None, temperature: float = 1.0, graph: bool | None = None):
-        """``graph``: capture the step as a CUDA graph (default: on CUDA devices)."""
+        """``graph``: capture the step as a CUDA graph (default: on CUDA devices).
+
+        Off CUDA, ``graph=True`` runs the capture's warm-up and in-place reset and then steps
+        eagerly, so a CPU test covers everything of that path but the capture itself.
+        """
         self.graph = graph
+        self.flow = ""  # set by run: "graph" (captured, replayed), "graph-eager" (that flow off CUDA), "eager"
         self.ref = ref = Generator(model, n, h, temperature)
         dev = model.device
         self.dev, self.n, self.mulaw, self.temperature = dev, n, ref.mulaw, temperature
@@ -326,7 +331,6 @@ class TorchGenerator:
         self.embed, self.embed_bias = [T(e) for e in ref.embed], T(ref.embed_bias)
         self.w_cond = T(ref.w_cond) if ref.mel_h is not None else None
         self.gh = ref.layers[0].g // 2 if ref.layers else 0
-        self.graph = None
 
     def _reset(self, total: int, primer: np.ndarray | None, keep: bool) -> None:
         dev, n = self.dev, self.n
@@ -399,8 +403,10 @@ class TorchGenerator:
         step = self._step
         if self.graph if self.graph is not None else self.dev.type == "cuda":
             step = self._capture(total, primer, keep_outputs)  # leaves the captured buffers reset
+            self.flow = "graph" if self.dev.type == "cuda" else "graph-eager"
         else:
             self._reset(total, primer, keep_outputs)
+            self.flow = "eager"
         for t in range(total):
             if t % _COND == 0 and self.cond is not None:
                 chunk = self.ref._cond_chunk(t)
@@ -433,7 +439,7 @@ class TorchGenerator:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._step()
-        self._graph = graph  # keep it (and the memory pool its kernels use) alive
+        self._cuda_graph = graph  # keep it (and the memory pool its kernels use) alive
         self._reset_in_place()
         return graph.replay
 
