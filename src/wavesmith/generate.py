@@ -176,8 +176,8 @@ def generate(
     ``checkpoint`` picks a run's ``best.pt`` or its newest checkpoint (see :func:`load_model`).
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
     """
-    if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
-        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
+    if n < 1 or (seconds is not None and seconds <= 0) or temperature < 0:
+        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature >= 0")
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
@@ -187,6 +187,9 @@ def generate(
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run_or_checkpoint, device, checkpoint)
+    if temperature == 0 and not model.greedy:
+        raise WavesmithError(f"--temperature 0 (always the most likely value) is for models that sample step by step, "
+                             f"like wavenet; {meta['model_name']} needs --temperature > 0")
     info = model.info
     if seconds is None:
         seconds = min(2.0, model.max_seconds or 2.0)

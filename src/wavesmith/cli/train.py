@@ -68,7 +68,8 @@ def register(sub) -> None:
     g.add_argument("--label", help="class label to generate (one of the database's labels)")
     g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")
     g.add_argument("--seed", type=int, help="seed (random when omitted; recorded either way)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature (default 1); 0 takes the most likely value at each step (wavenet)")
     g.add_argument("--batch-size", type=int, help="files per model call (default 1: each file its own seed)")
     g.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
