@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from wavesmith import audio as A
-from wavesmith.evaluate import classifier as C
-from wavesmith.evaluate import degrade as D
+from wavesmith.evaluate import classifier, degrade
 from wavesmith.evaluate.core import RealSets, evaluate_arrays
 
 SR = 16000
@@ -95,12 +94,12 @@ def main() -> int:
                     held_out=pick(1))
     clf = None
     if names_sorted:
-        clf = C.train(pick(0), y[part[0]], names_sorted, SR, pick(1), y[part[1]])
+        clf = classifier.train(pick(0), y[part[0]], names_sorted, SR, pick(1), y[part[1]])
     fresh, y_fresh = pick(3), y[part[3]]
     conditions = {"real_fresh": fresh}
     for kind, strengths in DAMAGE.items():
         for s in strengths:
-            conditions[f"{kind}={s}"] = D.damage(fresh, kind, s, SR)
+            conditions[f"{kind}={s}"] = degrade.damage(fresh, kind, s, SR)
     conditions["train_copies"] = pick(0)[: len(fresh)]
     results = {}
     for cond, cs in conditions.items():

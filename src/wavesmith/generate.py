@@ -29,7 +29,7 @@ import torch
 from wavesmith import audio as A
 from wavesmith import config as C
 from wavesmith import models
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
@@ -67,8 +67,7 @@ def load_model(
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {first}") from None
+        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {one_line(e, 0)}") from None
     model.to(pick_device(device)).eval()
     meta = {"path": str(path), "sha256": digest, "model_name": state["model_name"], "step": int(state["step"]),
             "config": state["config"], "data_info": info.to_dict()}
@@ -93,14 +92,10 @@ def save_clips(
     or ``false``), ``watermark_reason`` when a clip could not carry the mark or it is not
     found again, and ``c2pa``.
     """
-    if isinstance(audio, torch.Tensor):
-        audio = audio.detach().float().cpu().numpy()
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = A.as_float32(audio)
     if audio.ndim != 3 or len(audio) != len(records):
         raise ValueError(f"save_clips needs audio (n, C, T) and n records, not {audio.shape} and {len(records)}")
-    fmt = format.lower()
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    fmt = A.check_format(format)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mark = _watermarker()
@@ -181,8 +176,7 @@ def generate(
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
-    if format.lower() not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    format = A.check_format(format)
     out = Path(out_dir)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 
 FORMAT = 1
 CHECKPOINTS = "checkpoints"
@@ -114,8 +114,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> t
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WavesmithError(f"{path} is not a readable checkpoint (truncated or corrupt?): {first[:200]}") from None
+        raise WavesmithError(f"{path} is not a readable checkpoint (truncated or corrupt?): {one_line(e, 0)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model_name" not in state:
         raise WavesmithError(f"{path} is not a wavesmith checkpoint (format {FORMAT})")
     return state, hashlib.sha256(data).hexdigest()

@@ -26,7 +26,7 @@ import torch
 
 from wavesmith import config as C
 from wavesmith import models
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
@@ -365,8 +365,7 @@ class _Loop:
             for n, o in self.opts.items():
                 o.load_state_dict(state["optimizers"][n])
         except (RuntimeError, KeyError, ValueError) as e:
-            first = str(e).strip().splitlines()[0][:200]
-            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {first}") from None
+            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {one_line(e, 0)}") from None
         self.base_lrs = {n: list(v) for n, v in state["schedule"]["base_lrs"].items()}
         self.step, self.best = int(state["step"]), float(state["best_valid_loss"])
 

@@ -33,7 +33,7 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
         clips = model.sample(n, seconds, preview_conditions(model, info, n, seconds, db), seed=tc.seed)
     except WavesmithError as e:  # a preview must never stop a training run
         return {"preview_skipped": str(e)}
-    clips = clips.detach().float().cpu().numpy()
+    clips = A.as_float32(clips)
     gap = np.zeros((clips.shape[1], int(GAP_SECONDS * info.sample_rate)), dtype=np.float32)
     joined = np.concatenate([x for c in clips for x in (c, gap)][:-1], axis=1)
     folder = Path(run_dir) / "previews"

@@ -64,9 +64,7 @@ def mark_file(
     if x.size == 0:
         raise WavesmithError(f"{src} holds no audio")
     y = embed(x, rate, payload)
-    fmt = dst.suffix.lower().lstrip(".")
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
+    fmt = A.check_format(dst.suffix, f"cannot write {dst}: ")
     result = write_signed(dst, y, rate, fmt, payload, model=model, checkpoint_hash=checkpoint_hash)
     return {"file": str(dst), "payload": int(payload), **result, "verified": result["check"]["verified"]}
 
