@@ -171,3 +171,8 @@ def test_ogg_files_are_watermarked_but_unsigned_and_the_user_is_told(tmp_path, c
     assert isinstance(recs[0]["watermark"]["payload"], int)
     err = capsys.readouterr().err
     assert err.count("C2PA manifest not written") == 1 and "000.ogg" in err
+
+
+def test_file_seeds_stay_those_of_earlier_versions():
+    # Pinned: a recorded seed must remake its file with every later version.
+    assert [file_seed(7, i) for i in range(4)] == [7, 1711099005, 1077072701, 1475561657]

@@ -31,21 +31,18 @@ from wavesmith import config as C
 from wavesmith import models
 from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
+from wavesmith.seeds import mix64
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
-_MASK64 = (1 << 64) - 1
 
 
 def file_seed(seed: int, index: int) -> int:
     """Seed of file ``index`` in a run seeded ``seed`` (index 0 keeps ``seed``; others splitmix64-spread)."""
     if index == 0:
         return int(seed)
-    z = (int(seed) * 0x9E3779B97F4A7C15 + int(index) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) % 2**31
+    return mix64(seed, 0, index) % 2**31
 
 
 def load_model(
