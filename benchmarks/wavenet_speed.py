@@ -56,7 +56,8 @@ def cpu_limits(model: WaveNet, repeats: int) -> dict:
     the speed with zero elementwise and Python overhead. ``weight_bytes_per_sample`` is
     what each step streams from cache (the weights do not fit in L2, so from L3).
     """
-    from wavesmith.models.wavenet_fast import Generator, set_blas_threads
+    from wavesmith.models.blas import set_blas_threads
+    from wavesmith.models.wavenet_fast import Generator
 
     g = Generator(model, 1, None)
     products = [(np.zeros((1, q.w_taps.shape[0]), np.float32), q.w_taps) for q in g.layers]

@@ -8,7 +8,8 @@ from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: one tor
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
-from wavesmith.models.wavenet_fast import Generator, TorchGenerator
+from wavesmith.models.wavenet_cuda import TorchGenerator
+from wavesmith.models.wavenet_fast import Generator
 
 SMALL = dict(layers=6, stacks=2, kernel_size=3, residual_channels=16, gate_channels=32, skip_channels=16,
              cond_channels=8, n_mels=20, n_fft=256, hop_length=64)
