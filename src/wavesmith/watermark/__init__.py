@@ -18,7 +18,9 @@ from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
 from wavesmith.watermark.credentials import read_manifest, sign_file
-from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS, Detection, detect, embed
+from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS
+from wavesmith.watermark.spread_detect import Detection, detect
+from wavesmith.watermark.spread_embed import embed
 
 __all__ = [
     "MIN_SECONDS",
