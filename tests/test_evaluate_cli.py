@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import degrade
 import numpy as np
 import pytest
 
 from wavesmith import audio as A
 from wavesmith.cli import main
 from wavesmith.db import Database
-from wavesmith.evaluate import degrade, evaluate
+from wavesmith.evaluate import evaluate
 from wavesmith.evaluate.run import classifier_for
 
 SR = 8000

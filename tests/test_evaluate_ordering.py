@@ -7,10 +7,11 @@ runs in seconds; the same check on real recordings is ``benchmarks/evaluate_orde
 
 from __future__ import annotations
 
+import degrade
 import numpy as np
 import pytest
 
-from wavesmith.evaluate import classifier, degrade
+from wavesmith.evaluate import classifier
 from wavesmith.evaluate import metrics as m
 from wavesmith.evaluate.core import RealSets, evaluate_arrays
 from wavesmith.evaluate.features import extract

@@ -6,10 +6,11 @@ import re
 import shutil
 from pathlib import Path
 
+import degrade
 import pytest
 
 from wavesmith import audio as A
-from wavesmith.evaluate import degrade, evaluate
+from wavesmith.evaluate import evaluate
 
 SR = 8000
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -29,6 +29,7 @@ import torch
 from wavesmith import audio as A
 from wavesmith import config as C
 from wavesmith import models
+from wavesmith import watermark as W
 from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.seeds import mix64
@@ -95,8 +96,7 @@ def save_clips(
     fmt = A.check_format(format)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mark = _watermarker()
-    payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
+    payload = W.payload_for(checkpoint_hash or model or "wavesmith") if watermark else None
     paths = []
     unsigned_warned = False
     with open(out / RECORDS, "a", encoding="utf-8") as log:
@@ -105,45 +105,31 @@ def save_clips(
             rec = {"file": path.name, **rec}
             if payload is not None:
                 try:
-                    clip = mark.embed(clip, sample_rate, payload)
+                    clip = W.embed(clip, sample_rate, payload)
                     rec["watermark"] = {"payload": payload}
                 except WavesmithError as e:  # too short or silent to carry the mark
                     rec["watermark"], rec["watermark_reason"] = False, str(e)
                     print(f"wavesmith: warning: {path.name} is not watermarked: {e}", file=sys.stderr)
             else:
                 rec["watermark"] = False
-                if watermark:
-                    rec["watermark_reason"] = "wavesmith.watermark is not available"
-            if mark:  # written, read back for its mark and signed before it gets its name
-                marked = payload if rec.get("watermark") else None
-                result = mark.write_signed(path, clip, sample_rate, fmt, marked, model=model,
-                                           checkpoint_hash=checkpoint_hash)
-                check = result.pop("check")
-                rec["c2pa"] = result
-                if not result["signed"] and not unsigned_warned:  # once per call: the reason is the format's
-                    unsigned_warned = True
-                    print(f"wavesmith: warning: {path.name} and the files after it: {result['reason']}",
-                          file=sys.stderr)
-                if check is not None:
-                    rec["watermark"]["verified"] = check["verified"]
-                    problem = mark.check_problem(check, payload)
-                    if problem:
-                        rec["watermark_reason"] = problem
-                        print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
-            else:
-                A.write(path, clip, sample_rate, format=fmt)
+            # written, read back for its mark and signed before it gets its name
+            marked = payload if rec["watermark"] else None
+            result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash)
+            check = result.pop("check")
+            rec["c2pa"] = result
+            if not result["signed"] and not unsigned_warned:  # once per call: the reason is the format's
+                unsigned_warned = True
+                print(f"wavesmith: warning: {path.name} and the files after it: {result['reason']}", file=sys.stderr)
+            if check is not None:
+                rec["watermark"]["verified"] = check["verified"]
+                problem = W.check_problem(check, payload)
+                if problem:
+                    rec["watermark_reason"] = problem
+                    print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)
     return paths
-
-
-def _watermarker():
-    try:
-        import wavesmith.watermark as W
-    except ImportError:
-        return None
-    return W
 
 
 def generate(
