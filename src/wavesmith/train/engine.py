@@ -18,8 +18,9 @@ import random
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
 from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng, pick_device
+
+if TYPE_CHECKING:
+    from wavesmith.db import Database
 
 CONFIG_FILE = "config.toml"
 
@@ -115,7 +119,7 @@ def train(
 def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
             progress=True):
     """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
-    from wavesmith.db import ClipDataset, Database
+    from wavesmith.db import Database
 
     d = D.from_env()
     dev = pick_device(device, d)
@@ -149,21 +153,43 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     D.init(d, dev)
     clean = False
     try:
-        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset)
+        yield _Loop(_Setup(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress))
         clean = True
     finally:
         D.shutdown(d, wait_for_all=clean)
         database.close()
 
 
+@dataclass
+class _Setup:
+    """What :func:`session` resolved for one training invocation."""
+
+    d: D.Dist  # this process's place among the torchrun processes
+    dev: torch.device
+    database: Database
+    run_dir: Path
+    name: str  # the model's registered name (or package.module:Class)
+    cls: type[GenerativeModel]
+    mc: Any  # the model's resolved Config
+    tc: TrainConfig
+    info: DataInfo
+    state: dict | None  # the checkpoint resumed from
+    time_limit: float | None  # seconds for this invocation
+    progress: bool  # show a progress bar
+
+
 class _Loop:
     """The state of one training invocation (kept in one object so the step loop reads plainly)."""
 
-    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset):
-        self.d, self.dev, self.db, self.run_dir, self.name, self.tc = d, dev, database, run_dir, name, tc
-        self.mc, self.info, self.time_limit, self.progress = mc, info, time_limit, progress
+    def __init__(self, setup: _Setup):
+        from wavesmith.db import ClipDataset
+
+        s = setup
+        self.d, self.dev, self.db, self.run_dir, self.name = s.d, s.dev, s.database, s.run_dir, s.name
+        self.mc, self.tc, self.info, self.time_limit, self.progress = s.mc, s.tc, s.info, s.time_limit, s.progress
+        d, dev, database, tc, state, name = s.d, s.dev, s.database, s.tc, s.state, s.name
         _seed_all(tc.seed)  # the same initial weights on every process (rank 0's are broadcast anyway)
-        self.model: GenerativeModel = cls(mc, info).to(dev)
+        self.model: GenerativeModel = s.cls(s.mc, s.info).to(dev)
         self.opts = self.model.configure_optimizers()
         if not self.opts:
             raise WavesmithError(f"model {name!r} returned no optimizers from configure_optimizers()")
