@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: one torch thread here too)
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
@@ -13,6 +12,8 @@ from wavesmith.models.wavenet_fast import Generator
 
 SMALL = dict(layers=6, stacks=2, kernel_size=3, residual_channels=16, gate_channels=32, skip_channels=16,
              cond_channels=8, n_mels=20, n_fft=256, hop_length=64)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(**kw) -> WaveNet:
