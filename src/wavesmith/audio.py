@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import atomic_path
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
     try:
         i = sf.info(str(path))
     except Exception as e:  # libsndfile errors, permission errors, missing files
-        raise WavesmithError(f"cannot read {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot read {path}: {one_line(e)}") from None
     return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), str(i.format))
 
 
@@ -84,7 +84,7 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                 return _read_ffmpeg(path)
             except WavesmithError:
                 pass
-        raise WavesmithError(f"cannot decode {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot decode {path}: {one_line(e)}") from None
     return np.ascontiguousarray(data.T), int(rate)
 
 
@@ -143,25 +143,39 @@ def write(
     samples are clipped to [-1, 1]. A reader never sees a half-written file.
     """
     path = Path(path)
-    fmt = (format or path.suffix.lstrip(".")).lower()
-    if fmt in ("aif", "aifc"):
-        fmt = "aiff"
-    if fmt not in WRITE_FORMATS:
-        raise WavesmithError(f"cannot write {path}: unsupported format {fmt!r} (use one of {', '.join(WRITE_FORMATS)})")
+    fmt = check_format(format or path.suffix, f"cannot write {path}: ")
     major, subtype = WRITE_FORMATS[fmt]
     try:
         with atomic_path(path) as tmp:
             sf.write(str(tmp), _frames(audio), int(sample_rate), format=major, subtype=subtype)
     except Exception as e:
-        raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot write {path}: {one_line(e)}") from None
     return path
+
+
+def check_format(format: str, context: str = "") -> str:
+    """``format`` (``"FLAC"``, ``".wav"``, ``"aif"``...) as a key of :data:`WRITE_FORMATS`.
+
+    A format wavesmith cannot write is a :class:`WavesmithError` listing the ones it can,
+    its message prefixed with ``context``.
+    """
+    fmt = format.lower().lstrip(".")
+    fmt = "aiff" if fmt in ("aif", "aifc") else fmt
+    if fmt not in WRITE_FORMATS:
+        raise WavesmithError(f"{context}unsupported format {format!r}; use one of {', '.join(WRITE_FORMATS)}")
+    return fmt
+
+
+def as_float32(audio: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A float32 numpy array of ``audio``: a numpy array, or a torch tensor on any device."""
+    if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
+        audio = audio.detach().float().cpu().numpy()
+    return np.asarray(audio, dtype=np.float32)
 
 
 def _frames(audio: np.ndarray | torch.Tensor) -> np.ndarray:
     """``(channels, samples)`` as libsndfile takes it: ``(samples, channels)``, clipped, no NaN."""
-    if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
-        audio = audio.detach().float().cpu().numpy()
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = as_float32(audio)
     if audio.ndim == 1:
         audio = audio[None]
     return np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
@@ -293,7 +307,3 @@ def log_mel(
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 
 
-def _reason(e: BaseException) -> str:
-    """The last line of an exception's message, for one-line user errors."""
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[-1]

@@ -29,39 +29,40 @@ import torch
 from wavesmith import audio as A
 from wavesmith import config as C
 from wavesmith import models, shipped
-from wavesmith.errors import WavesmithError
+from wavesmith import watermark as W
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
+from wavesmith.seeds import mix64
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
-_MASK64 = (1 << 64) - 1
 
 
 def file_seed(seed: int, index: int) -> int:
     """Seed of file ``index`` in a run seeded ``seed`` (index 0 keeps ``seed``; others splitmix64-spread)."""
     if index == 0:
         return int(seed)
-    z = (int(seed) * 0x9E3779B97F4A7C15 + int(index) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) % 2**31
+    return mix64(seed, 0, index) % 2**31
 
 
-def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) -> tuple[GenerativeModel, dict]:
-    """The model of a checkpoint (or of a run's newest one, or a shipped model's name) with its EMA weights.
+def load_model(
+    run_or_checkpoint: str | os.PathLike, device: str | None = None, checkpoint: str = "best"
+) -> tuple[GenerativeModel, dict]:
+    """The model of a checkpoint file, a run's ``best.pt`` (or newest one) or a shipped model, with its EMA weights.
 
     A path that exists wins over a shipped model of the same name. The model is in eval mode.
-
-    Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``, ``model_name``, ``step``,
-    ``config`` and ``data_info``.
+    For a run folder ``checkpoint="best"`` loads ``best.pt`` (lowest validation loss of the
+    EMA weights; the newest checkpoint when the run has no ``best.pt``) and ``"last"`` the
+    newest ``step-*.pt``. Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``,
+    ``model_name``, ``step``, ``config`` and ``data_info``.
     """
     path = shipped.resolve(run_or_checkpoint)
     if path is None:
         if not Path(run_or_checkpoint).exists():
             raise WavesmithError(f"no run, checkpoint or shipped model named {str(run_or_checkpoint)!r}; "
                                  f"shipped models: {', '.join(shipped.names()) or 'none'}")
-        path = ckpt.resolve_path(run_or_checkpoint)
+        path = ckpt.resolve_path(run_or_checkpoint, checkpoint)
     state, digest = ckpt.load(path)
     cls = models.get(state["model_name"])
     info = DataInfo.from_dict(state["data_info"])
@@ -70,8 +71,7 @@ def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) 
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {first}") from None
+        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {one_line(e, 0)}") from None
     model.to(pick_device(device)).eval()
     meta = {"path": str(path), "sha256": digest, "model_name": state["model_name"], "step": int(state["step"]),
             "config": state["config"], "data_info": info.to_dict()}
@@ -96,60 +96,46 @@ def save_clips(
     or ``false``), ``watermark_reason`` when a clip could not carry the mark or it is not
     found again, and ``c2pa``.
     """
-    if isinstance(audio, torch.Tensor):
-        audio = audio.detach().float().cpu().numpy()
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = A.as_float32(audio)
     if audio.ndim != 3 or len(audio) != len(records):
         raise ValueError(f"save_clips needs audio (n, C, T) and n records, not {audio.shape} and {len(records)}")
-    fmt = format.lower()
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    fmt = A.check_format(format)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mark = _watermarker()
-    payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
+    payload = W.payload_for(checkpoint_hash or model or "wavesmith") if watermark else None
     paths = []
+    unsigned_warned = False
     with open(out / RECORDS, "a", encoding="utf-8") as log:
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
             rec = {"file": path.name, **rec}
             if payload is not None:
                 try:
-                    clip = mark.embed(clip, sample_rate, payload)
+                    clip = W.embed(clip, sample_rate, payload)
                     rec["watermark"] = {"payload": payload}
                 except WavesmithError as e:  # too short or silent to carry the mark
                     rec["watermark"], rec["watermark_reason"] = False, str(e)
                     print(f"wavesmith: warning: {path.name} is not watermarked: {e}", file=sys.stderr)
             else:
                 rec["watermark"] = False
-                if watermark:
-                    rec["watermark_reason"] = "wavesmith.watermark is not available"
-            if mark:  # written, read back for its mark and signed before it gets its name
-                marked = payload if rec.get("watermark") else None
-                result = mark.write_signed(path, clip, sample_rate, fmt, marked, model=model,
-                                           checkpoint_hash=checkpoint_hash)
-                check = result.pop("check")
-                rec["c2pa"] = result
-                if check is not None:
-                    rec["watermark"]["verified"] = check["verified"]
-                    problem = mark.check_problem(check, payload)
-                    if problem:
-                        rec["watermark_reason"] = problem
-                        print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
-            else:
-                A.write(path, clip, sample_rate, format=fmt)
+            # written, read back for its mark and signed before it gets its name
+            marked = payload if rec["watermark"] else None
+            result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash)
+            check = result.pop("check")
+            rec["c2pa"] = result
+            if not result["signed"] and not unsigned_warned:  # once per call: the reason is the format's
+                unsigned_warned = True
+                print(f"wavesmith: warning: {path.name} and the files after it: {result['reason']}", file=sys.stderr)
+            if check is not None:
+                rec["watermark"]["verified"] = check["verified"]
+                problem = W.check_problem(check, payload)
+                if problem:
+                    rec["watermark_reason"] = problem
+                    print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)
     return paths
-
-
-def _watermarker():
-    try:
-        import wavesmith.watermark as W
-    except ImportError:
-        return None
-    return W
 
 
 def generate(
@@ -167,25 +153,29 @@ def generate(
     prompt: str | os.PathLike | None = None,
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
+    checkpoint: str = "best",
     options: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Sample ``n`` clips of ``seconds`` from a run, checkpoint or shipped model into ``out_dir``; returns the files.
 
+    ``checkpoint`` picks a run's ``best.pt`` or its newest checkpoint (see :func:`load_model`).
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
     ``options`` are sampler settings the model declares in ``sample_options`` (diffusion
     models: ``steps``, ``guidance``, ``sampler``); one it does not declare is refused.
     """
-    if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
-        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
+    if n < 1 or (seconds is not None and seconds <= 0) or temperature < 0:
+        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature >= 0")
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
-    if format.lower() not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    format = A.check_format(format)
     out = Path(out_dir)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
-    model, meta = load_model(run_or_checkpoint, device)
+    model, meta = load_model(run_or_checkpoint, device, checkpoint)
+    if temperature == 0 and not model.greedy:
+        raise WavesmithError(f"--temperature 0 (always the most likely value) is for models that sample step by step, "
+                             f"like wavenet; {meta['model_name']} needs --temperature > 0")
     info = model.info
     options = {k: v for k, v in (options or {}).items() if v is not None}
     unknown = sorted(set(options) - model.sample_options)

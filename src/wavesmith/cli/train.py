@@ -56,11 +56,15 @@ def register(sub) -> None:
     g = sub.add_parser(
         "generate", help="generate marked audio files from a trained run",
         description="Sample a run's (EMA) model into numbered files plus generated.jsonl; every file carries a "
-        "watermark and C2PA Content Credentials unless --no-watermark.",
+        "watermark, and C2PA Content Credentials where the format allows (wav, flac; not ogg), unless --no-watermark. "
+        "A run folder gives its best.pt (lowest validation loss of the EMA weights; the newest checkpoint when the "
+        "run has no best.pt); --checkpoint last gives its newest checkpoint.",
     )
     g.add_argument("run", metavar="RUN_OR_MODEL",
-                   help="run folder (its newest checkpoint), checkpoint file, or a shipped model's name "
+                   help="run folder (its best.pt, see --checkpoint), checkpoint file, or a shipped model's name "
                    "(see `wavesmith models`; an existing folder or file of that name wins)")
+    g.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="which checkpoint of a run folder: best (best.pt, the default) or last (the newest)")
     g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each file (default 2, or the model's longest clip if shorter)")
@@ -69,7 +73,8 @@ def register(sub) -> None:
                    "or 'all' take turns, one file each")
     g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")
     g.add_argument("--seed", type=int, help="seed (random when omitted; recorded either way)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature (default 1); 0 takes the most likely value at each step (wavenet)")
     g.add_argument("--batch-size", type=int, help="files per model call (default 1: each file its own seed)")
     g.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -119,7 +124,7 @@ def _generate(args: argparse.Namespace) -> int:
     paths = generate(
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
-        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark,
+        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark, checkpoint=args.checkpoint,
         options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler},
     )
     if args.json:

@@ -170,6 +170,37 @@ class GenerativeModel(nn.Module):
     sample_options: ClassVar[frozenset[str]] = frozenset()
 
     @property
+    def greedy(self) -> bool:
+        """Whether ``sample`` takes ``temperature=0``: the most likely value at every step (WaveNet)."""
+        return False
+
+    # --- a latent space (models where each clip is ``decode`` of one latent) ----------------
+
+    @property
+    def latent_space(self) -> bool:
+        """Whether ``sample`` is ``decode(latent(n, seed, temperature), sample_labels(n, seed))``.
+
+        Such a model names each clip by its latent, so ``interpolate`` can morph between two
+        generated clips by decoding latents on a path between theirs. When True, the three
+        methods below are implemented.
+        """
+        return False
+
+    def latent(
+        self, n: int, seed: int | None = None, temperature: float = 1.0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """The ``n`` latents ``(n, D)`` that ``sample`` draws for ``seed`` and ``temperature``."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Clips ``(n, channels, samples)`` of latents ``z``; ``labels`` are ids ``(n,)`` or weights ``(n, labels)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    def sample_labels(self, n: int, seed: int | None) -> torch.Tensor | None:
+        """The label ids ``sample`` draws for ``seed`` when given none (None for a model without labels)."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    @property
     def max_seconds(self) -> float | None:
         """Longest clip one ``sample`` call can make, in seconds (None: any length)."""
         return None

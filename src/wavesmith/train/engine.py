@@ -18,15 +18,16 @@ import random
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from wavesmith import config as C
 from wavesmith import models
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
@@ -37,6 +38,9 @@ from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
 from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng, pick_device
+
+if TYPE_CHECKING:
+    from wavesmith.db import Database
 
 CONFIG_FILE = "config.toml"
 
@@ -135,7 +139,7 @@ def train(
 def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
             progress=True, init=None):
     """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
-    from wavesmith.db import ClipDataset, Database
+    from wavesmith.db import Database
 
     d = D.from_env()
     dev = pick_device(device, d)
@@ -175,27 +179,48 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     D.init(d, dev)
     clean = False
     try:
-        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset,
-                    start)
+        yield _Loop(_Setup(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, start))
         clean = True
     finally:
         D.shutdown(d, wait_for_all=clean)
         database.close()
 
 
+@dataclass
+class _Setup:
+    """What :func:`session` resolved for one training invocation."""
+
+    d: D.Dist  # this process's place among the torchrun processes
+    dev: torch.device
+    database: Database
+    run_dir: Path
+    name: str  # the model's registered name (or package.module:Class)
+    cls: type[GenerativeModel]
+    mc: Any  # the model's resolved Config
+    tc: TrainConfig
+    info: DataInfo
+    state: dict | None  # the checkpoint resumed from
+    time_limit: float | None  # seconds for this invocation
+    progress: bool  # show a progress bar
+    start: dict | None = None  # the checkpoint a fine-tuning run starts from (--init)
+
+
 class _Loop:
     """The state of one training invocation (kept in one object so the step loop reads plainly)."""
 
-    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset,
-                 start=None):
-        self.d, self.dev, self.db, self.run_dir, self.name, self.tc = d, dev, database, run_dir, name, tc
-        self.mc, self.info, self.time_limit, self.progress = mc, info, time_limit, progress
+    def __init__(self, setup: _Setup):
+        from wavesmith.db import ClipDataset
+
+        s = setup
+        self.d, self.dev, self.db, self.run_dir, self.name = s.d, s.dev, s.database, s.run_dir, s.name
+        self.mc, self.tc, self.info, self.time_limit, self.progress = s.mc, s.tc, s.info, s.time_limit, s.progress
+        d, dev, database, tc, state, name = s.d, s.dev, s.database, s.tc, s.state, s.name
         _seed_all(tc.seed)  # the same initial weights on every process (rank 0's are broadcast anyway)
-        self.model: GenerativeModel = cls(mc, info).to(dev)
+        self.model: GenerativeModel = s.cls(s.mc, s.info).to(dev)
         self.start = None  # what a fine-tuning run started from, for its metrics line
-        if start is not None:
-            self._start_from(start)
-            self.start = {k: start[k] for k in ("init_path", "init_sha256", "step")}
+        if s.start is not None:
+            self._start_from(s.start)
+            self.start = {k: s.start[k] for k in ("init_path", "init_sha256", "step")}
         self.opts = self.model.configure_optimizers()
         if not self.opts:
             raise WavesmithError(f"model {name!r} returned no optimizers from configure_optimizers()")
@@ -336,12 +361,15 @@ class _Loop:
     # --- around the step ----------------------------------------------------------------------
 
     def _validate(self) -> bool:
-        """Mean validation losses (rank 0 alone); True when ``loss`` beats the best so far."""
+        """Mean validation losses of the EMA weights (rank 0 alone); True when ``loss`` beats the best so far.
+
+        The EMA weights are the ones ``generate`` and previews use, so ``best.pt`` is ranked on them.
+        """
         if not self.d.main or len(self.valid_ds) == 0:
             return False
         sums: dict[str, float] = {}
         n = 0
-        with isolated_rng(), eval_mode(self.model), torch.no_grad(), self.autocast():
+        with isolated_rng(), eval_mode(self.model), self.ema.applied(self.model), torch.no_grad(), self.autocast():
             for batch in valid_batches(self.valid_ds, self.tc.batch_size, self.tc.valid_batches, self.dev):
                 for k, v in self.model.validation_loss(batch).items():
                     sums[k] = sums.get(k, 0.0) + float(v)
@@ -407,8 +435,7 @@ class _Loop:
             for n, o in self.opts.items():
                 o.load_state_dict(state["optimizers"][n])
         except (RuntimeError, KeyError, ValueError) as e:
-            first = str(e).strip().splitlines()[0][:200]
-            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {first}") from None
+            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {one_line(e, 0)}") from None
         self.base_lrs = {n: list(v) for n, v in state["schedule"]["base_lrs"].items()}
         self.step, self.best = int(state["step"]), float(state["best_valid_loss"])
 

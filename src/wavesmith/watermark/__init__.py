@@ -18,7 +18,9 @@ from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
 from wavesmith.watermark.credentials import read_manifest, sign_file
-from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS, Detection, detect, embed
+from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS
+from wavesmith.watermark.spread_detect import Detection, detect
+from wavesmith.watermark.spread_embed import embed
 
 __all__ = [
     "MIN_SECONDS",
@@ -64,9 +66,7 @@ def mark_file(
     if x.size == 0:
         raise WavesmithError(f"{src} holds no audio")
     y = embed(x, rate, payload)
-    fmt = dst.suffix.lower().lstrip(".")
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
+    fmt = A.check_format(dst.suffix, f"cannot write {dst}: ")
     result = write_signed(dst, y, rate, fmt, payload, model=model, checkpoint_hash=checkpoint_hash)
     return {"file": str(dst), "payload": int(payload), **result, "verified": result["check"]["verified"]}
 
