@@ -70,6 +70,9 @@ def register(sub) -> None:
     g.add_argument("--prompt", metavar="FILE", help="audio to continue (models that support prompts)")
     g.add_argument("--mel-from", metavar="FILE", help="audio whose mel spectrogram drives a vocoder model")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
+    g.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
+                   help="trust and import this plug-in model, when the checkpoint names it (a checkpoint alone "
+                   "never makes wavesmith import code); repeatable")
     g.add_argument("--json", action="store_true", help="print the list of files as JSON")
     g.set_defaults(func=_generate)
 
@@ -104,7 +107,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from wavesmith import models
     from wavesmith.generate import generate
+
+    for name in args.plugin:
+        if ":" not in name:
+            raise WavesmithError(f"--plugin takes MODULE:CLASS, not {name!r}")
+        models.register(name, name)
 
     paths = generate(
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,

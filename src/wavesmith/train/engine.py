@@ -134,13 +134,14 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         state = found[0] if found else None
     elif run_dir.exists() and any((run_dir / n).exists() for n in (CONFIG_FILE, ckpt.CHECKPOINTS, "metrics.jsonl")):
         raise WavesmithError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
+    named_by_user = model is not None  # a plug-in's code runs only when the user names it, never a file
     if state is not None:
         if model is not None and model != state["model_name"]:
             raise WavesmithError(f"{run_dir} holds a run of model {state['model_name']!r}, not {model!r}")
         model = state["model_name"]
     if model is None:
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
-    cls = models.get(model)
+    cls = models.get(model, allow_import=named_by_user)
     mc, tc = _resolve(cls, state, config_file, sets)
     info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
     if state is not None:
