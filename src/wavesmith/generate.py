@@ -16,10 +16,14 @@ seed of its first file; the record gives that seed and the file's place in the b
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
+MAX_SECONDS = 3600.0  # longest file one call makes: past this, memory runs out before a file is written
 _MASK64 = (1 << 64) - 1
 
 
@@ -101,7 +106,8 @@ def save_clips(
     out.mkdir(parents=True, exist_ok=True)
     mark = _watermarker()
     payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
-    paths = []
+    paths: list[Path] = []
+    unsigned: list[str] = []
     with open(out / RECORDS, "a", encoding="utf-8") as log:
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
@@ -123,6 +129,8 @@ def save_clips(
                                            checkpoint_hash=checkpoint_hash)
                 check = result.pop("check")
                 rec["c2pa"] = result
+                if not result.get("signed"):
+                    unsigned.append(result.get("reason") or "not signed")
                 if check is not None:
                     rec["watermark"]["verified"] = check["verified"]
                     problem = mark.check_problem(check, payload)
@@ -134,6 +142,9 @@ def save_clips(
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)
+    if unsigned:  # the help promises C2PA in every file: say on screen when a file has none
+        print(f"wavesmith: warning: {len(unsigned)} file(s) carry no C2PA Content Credentials: {unsigned[0]}",
+              file=sys.stderr)
     return paths
 
 
@@ -160,19 +171,25 @@ def generate(
     prompt: str | os.PathLike | None = None,
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files.
 
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
+    ``out_dir`` may exist, but no file in it is ever replaced: a folder that holds any of the
+    names this run would write (or a ``generated.jsonl``) is refused before sampling, and a
+    second run into a folder another run is writing fails at once (the folder is locked).
+    ``progress`` shows a bar on stderr (default: when stderr is a terminal).
     """
-    if n < 1 or (seconds is not None and seconds <= 0) or temperature <= 0:
-        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature > 0")
+    if n < 1 or (seconds is not None and not 0 < seconds <= MAX_SECONDS) or not 0 < temperature < math.inf:
+        raise WavesmithError(f"need -n >= 1, 0 < --seconds <= {MAX_SECONDS:g} and a finite --temperature > 0")
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
     if format.lower() not in A.WRITE_FORMATS:
         raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
     out = Path(out_dir)
+    _check_writable(out)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run_or_checkpoint, device)
@@ -194,17 +211,71 @@ def generate(
     settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
                 "mel_from": str(mel_from) if mel_from else None, "watermark": watermark}
+    names = [f"{i:03d}.{format.lower()}" for i in range(n)]
     paths: list[Path] = []
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        call_seed = file_seed(seed, start)
-        conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
-                          else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
-        clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature)
-        records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
-                    "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
-                    "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}
-                   for j in range(b)]
-        paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
-                            model=meta["model_name"], checkpoint_hash=meta["sha256"])
+    with _claim(out, names), _progress_bar(n, progress) as bar:
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            call_seed = file_seed(seed, start)
+            conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
+                              else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
+            clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature)
+            records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
+                        "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
+                        "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}
+                       for j in range(b)]
+            paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
+                                model=meta["model_name"], checkpoint_hash=meta["sha256"])
+            bar.update(b)
     return paths
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot take files, before any sampling time is spent."""
+    if out.exists() and not out.is_dir():
+        raise WavesmithError(f"--out {out} is a file; give a folder")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise WavesmithError(f"cannot write to {out}: {existing} is not a writable folder")
+
+
+@contextmanager
+def _claim(out: Path, names: list[str]) -> Iterator[None]:
+    """Hold ``out`` for this run: a lock on the folder itself (no lock file left behind).
+
+    With the lock held, the folder is checked for every name this run would write, so a
+    user's ``000.wav`` is never replaced and two runs never interleave their records. A
+    folder this call made is removed again if the run fails before writing into it.
+    """
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    ok = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WavesmithError(f"another wavesmith run is writing to {out}; wait for it or choose another --out") \
+                from None
+        taken = [name for name in (RECORDS, *names) if (out / name).exists()]
+        if taken:
+            raise WavesmithError(f"{out} already holds {taken[0]}; wavesmith never replaces files there: choose "
+                                 "another --out (or an empty folder)")
+        yield
+        ok = True
+    finally:
+        os.close(fd)  # releases the lock
+        if made and not ok and not any(out.iterdir()):
+            out.rmdir()
+
+
+@contextmanager
+def _progress_bar(total: int, enabled: bool | None):
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    bar = tqdm(total=total, unit="file", file=sys.stderr, disable=not show or total < 2, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
