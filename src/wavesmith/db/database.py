@@ -160,15 +160,21 @@ class Database:
     def __len__(self) -> int:
         return self._con.execute("SELECT COUNT(*) FROM clips").fetchone()[0]
 
-    def audio(self, clip_id: int) -> np.ndarray:
-        """The samples of a clip: float32 ``(channels, frames)`` at :attr:`sample_rate`."""
+    def audio(self, clip_id: int, max_seconds: float | None = None) -> np.ndarray:
+        """The samples of a clip: float32 ``(channels, frames)`` at :attr:`sample_rate`.
+
+        ``max_seconds`` returns only the clip's start (memory bounded by that length).
+        """
         loc = self._locations.get(int(clip_id))
         if loc is None:
             row = self._con.execute("SELECT shard, offset, length FROM clips WHERE id = ?", (int(clip_id),)).fetchone()
             if row is None:
                 raise WavesmithError(f"no clip with id {clip_id} in {self.path}")
             loc = self._locations[int(clip_id)] = tuple(row)
-        return self._reader.read(*loc)
+        shard, offset, length = loc
+        if max_seconds is not None:
+            length = min(length, int(max_seconds * self.sample_rate))
+        return self._reader.read(shard, offset, length)
 
     def fingerprint(self) -> str:
         """A short hash of the clip set and its metadata; changes whenever clips are added or removed."""
