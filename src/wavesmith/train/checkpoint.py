@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from wavesmith.errors import WavesmithError
+from wavesmith.files import usual_mode
 
 FORMAT = 1
 CHECKPOINTS = "checkpoints"
@@ -58,7 +59,12 @@ def save(state: dict[str, Any], path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            os.fchmod(f.fileno(), usual_mode())  # mkstemp's 0600 is not what the user's umask asks for
+            # Serialised in memory first: torch reports a full disk as RuntimeError("unexpected
+            # pos"), while a plain write raises OSError(ENOSPC), which says what happened.
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

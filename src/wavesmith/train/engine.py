@@ -123,6 +123,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     database = Database.open(db)
     if not database.clips():
         raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
+    database.check_store()  # a missing shard stops here, not mid-run with a run folder made
 
     if run_dir.exists() and not run_dir.is_dir():
         raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
