@@ -81,6 +81,19 @@ def _check_data(info: DataInfo, saved: DataInfo, db_path) -> None:
                                  f"but the checkpoint was trained with {shown(b)}")
 
 
+def _check_resume(state: dict, database, tc: TrainConfig) -> None:
+    """An exact resume needs the clips and batch size the run had: refuse a silent change of either."""
+    saved = (state.get("database") or {}).get("fingerprint")
+    if saved and saved != database.fingerprint():
+        raise WavesmithError(f"database {database.path} is not the one this run was trained on (its clips differ: "
+                             f"fingerprint {database.fingerprint()}, the run's {saved}); resume against that "
+                             "database, or start a new run on this one")
+    before = state["config"]["train"].get("batch_size")
+    if before is not None and before != tc.batch_size:
+        raise WavesmithError(f"the run was trained with batch_size {before}, not {tc.batch_size}; a resume keeps "
+                             "the batch size (start a new run to change it)")
+
+
 def train(
     db: str | os.PathLike,
     model: str | None,
@@ -147,6 +160,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
     if state is not None:
         _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+        _check_resume(state, database, tc)
 
     D.init(d, dev)
     clean = False
