@@ -11,7 +11,6 @@ from typing import Literal
 
 from wavesmith.errors import WavesmithError
 
-
 MAX_PREVIEW_SECONDS = 60.0
 MAX_PREVIEW_COUNT = 64
 

@@ -19,8 +19,8 @@ import numpy as np
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
-from wavesmith.watermark.credentials import read_manifest, sign_file
 from wavesmith.watermark import spread
+from wavesmith.watermark.credentials import read_manifest, sign_file
 from wavesmith.watermark.spread import BAND_HZ, DEFAULT_KEY, MIN_SECONDS, Detection, embed
 
 # detect_file reads this much of a file: a mark (periodic, repeated through the file) is found
