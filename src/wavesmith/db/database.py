@@ -336,6 +336,8 @@ class Database:
         if self.readonly:
             raise WavesmithError(f"{self.path} is read-only (no write permission, or a read-only mount); "
                                  "it can be read, not changed")
+        if not 0 <= wait < float("inf"):
+            raise WavesmithError(f"--wait must be a finite number of seconds >= 0, not {wait}")
         with _lock(self.path, wait):
             self.check_store()
             writer = ShardWriter(self.path, self.channels, self._shard_ends())
