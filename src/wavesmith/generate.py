@@ -211,9 +211,8 @@ def generate(
     settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
                 "mel_from": str(mel_from) if mel_from else None, "watermark": watermark}
-    names = [f"{i:03d}.{format.lower()}" for i in range(n)]
     paths: list[Path] = []
-    with _claim(out, names), _progress_bar(n, progress) as bar:
+    with _claim(out, n, format.lower()), _progress_bar(n, progress) as bar:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             call_seed = file_seed(seed, start)
@@ -240,7 +239,7 @@ def _check_writable(out: Path) -> None:
 
 
 @contextmanager
-def _claim(out: Path, names: list[str]) -> Iterator[None]:
+def _claim(out: Path, n: int, fmt: str) -> Iterator[None]:
     """Hold ``out`` for this run: a lock on the folder itself (no lock file left behind).
 
     With the lock held, the folder is checked for every name this run would write, so a
@@ -248,8 +247,11 @@ def _claim(out: Path, names: list[str]) -> Iterator[None]:
     folder this call made is removed again if the run fails before writing into it.
     """
     made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_RDONLY)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise WavesmithError(f"cannot write to {out}: {e.strerror or e}") from None
     ok = False
     try:
         try:
@@ -257,7 +259,7 @@ def _claim(out: Path, names: list[str]) -> Iterator[None]:
         except BlockingIOError:
             raise WavesmithError(f"another wavesmith run is writing to {out}; wait for it or choose another --out") \
                 from None
-        taken = [name for name in (RECORDS, *names) if (out / name).exists()]
+        taken = sorted(p.name for p in out.iterdir() if p.name == RECORDS or _our_index(p.name, fmt) < n)
         if taken:
             raise WavesmithError(f"{out} already holds {taken[0]}; wavesmith never replaces files there: choose "
                                  "another --out (or an empty folder)")
@@ -267,6 +269,12 @@ def _claim(out: Path, names: list[str]) -> Iterator[None]:
         os.close(fd)  # releases the lock
         if made and not ok and not any(out.iterdir()):
             out.rmdir()
+
+
+def _our_index(name: str, fmt: str) -> float:
+    """The index of a file named as this run names them (``007.wav``), else infinity."""
+    stem, dot, ext = name.partition(".")
+    return int(stem) if dot and ext == fmt and stem.isdigit() and name == f"{int(stem):03d}.{fmt}" else math.inf
 
 
 @contextmanager

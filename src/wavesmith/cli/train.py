@@ -19,7 +19,10 @@ def parse_duration(text: str) -> float:
     if not parts or _DURATION.sub("", text.strip().lower()).strip():
         raise WavesmithError(f"--time takes a duration like 2h, 90m, 1h30m or 45s, not {text!r}")
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
-    return sum(float(v) * scale[u] for v, u in parts)
+    seconds = sum(float(v) * scale[u] for v, u in parts)
+    if seconds <= 0:
+        raise WavesmithError(f"--time must be longer than 0, not {text!r}")
+    return seconds
 
 
 def register(sub) -> None:

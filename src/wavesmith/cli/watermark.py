@@ -88,4 +88,4 @@ def _detect(args) -> int:
                 print(f"{f}: no watermark (z {r['z']:.1f} < {r['threshold']:.1f}); {c2s}")
     if args.json:
         print(json.dumps(results, indent=1))
-    return 1 if failed else 0
+    return 2 if failed else 0  # as every command: a file the user gave that cannot be read

@@ -189,6 +189,8 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
     t0 = time.monotonic()
     if (db is None) == (reference is None):
         raise WavesmithError("evaluate against either a database (--db) or a reference folder (--reference)")
+    if not 0 <= seed < 2**32:
+        raise WavesmithError(f"--seed must be in [0, 2^32), not {seed}")
     generated_dir = Path(generated_dir)
     clf, clf_info = None, {"available": False, "reason": "no database (two folders compared)"}
     if db is not None:

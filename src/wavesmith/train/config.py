@@ -50,6 +50,8 @@ class TrainConfig:
         for name in ("workers", "warmup_steps", "decay_steps", "valid_every", "preview_every", "preview_count"):
             if getattr(self, name) < 0:
                 raise WavesmithError(f"train.{name} must not be negative, not {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise WavesmithError(f"train.seed must be in [0, 2^32), not {self.seed}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise WavesmithError(f"train.ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.grad_clip < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
