@@ -58,15 +58,18 @@ def save(state: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), usual_mode())  # mkstemp's 0600 is not what the user's umask asks for
-            # Serialised in memory first: torch reports a full disk as RuntimeError("unexpected
-            # pos"), while a plain write raises OSError(ENOSPC), which says what happened.
+        try:
+            os.fchmod(fd, usual_mode())  # mkstemp's 0600 is not what the user's umask asks for
+            # Serialised in memory, then written with os.write: torch turns a short write (a
+            # disk filling up) into RuntimeError("unexpected pos"); os.write says ENOSPC.
             buffer = io.BytesIO()
             torch.save(state, buffer)
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
+            view = buffer.getbuffer()
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
