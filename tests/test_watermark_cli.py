@@ -112,7 +112,7 @@ def test_bad_files_get_a_message_and_others_are_still_checked(tmp_path, capsys):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not audio at all" * 10)
     capsys.readouterr()
-    assert main(["detect", str(empty), str(good), str(junk), "--json"]) == 1
+    assert main(["detect", str(empty), str(good), str(junk), "--json"]) == 2
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert [r.get("error") is not None for r in rows] == [True, False, True]

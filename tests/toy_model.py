@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sounds import tone
+from wavesmith import models
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import GenerativeModel, generator_for
 
@@ -107,3 +108,8 @@ def make_db(root: Path, n: int = 20, rate: int = 8000, seconds: float = 0.3, lab
     db.add([src], label_from="parent", workers=1, progress=False)
     db.close()
     return root / "db"
+
+
+# Importing this module is the tests' opt-in to the plug-in (what `generate --plugin` does):
+# checkpoints of toy runs name it, and wavesmith imports no module a file names by itself.
+models.register("toy_model:ToyModel", "toy_model:ToyModel")

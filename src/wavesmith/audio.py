@@ -71,30 +71,39 @@ def info(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), str(i.format))
 
 
-def read(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode a whole file at its own rate: ``(float32 (channels, samples), sample_rate)``."""
+def read(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file at its own rate: ``(float32 (channels, samples), sample_rate)``.
+
+    ``max_seconds`` decodes only the start of the file, in memory bounded by that length
+    (a 2-hour file costs what its first ``max_seconds`` cost).
+    """
     path = Path(path)
     if path.suffix.lower() in _FFMPEG_ONLY:
-        return _read_ffmpeg(path)
+        return _read_ffmpeg(path, max_seconds)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            frames = -1 if max_seconds is None else min(f.frames, math.ceil(max_seconds * f.samplerate))
+            data, rate = f.read(frames, dtype="float32", always_2d=True), f.samplerate
+    except MemoryError:  # libsndfile read the header; ffmpeg would only write the same hours to /tmp
+        raise WavesmithError(f"cannot decode {path}: too long to decode in memory") from None
     except Exception as e:
         if shutil.which("ffmpeg") and path.exists() and path.stat().st_size > 0:
             try:
-                return _read_ffmpeg(path)
+                return _read_ffmpeg(path, max_seconds)
             except WavesmithError:
                 pass
         raise WavesmithError(f"cannot decode {path}: {one_line(e)}") from None
     return np.ascontiguousarray(data.T), int(rate)
 
 
-def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+def _read_ffmpeg(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     if not shutil.which("ffmpeg"):
         raise WavesmithError(f"cannot decode {path}: format {path.suffix} needs ffmpeg, which is not installed")
+    limit = [] if max_seconds is None else ["-t", f"{max_seconds:.6f}"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "decoded.wav"
         proc = subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-c:a", "pcm_f32le", str(out)],
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *limit, "-vn", "-c:a", "pcm_f32le", str(out)],
             capture_output=True,
             text=True,
         )

@@ -92,7 +92,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
                     pass
         raise WavesmithError(f"{name} must be an integer, not {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         if isinstance(value, str):
             try:

@@ -16,9 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# mkstemp makes owner-only files; the files we write should get the user's usual mode.
+from wavesmith.errors import WavesmithError
+
+# mkstemp and mkdtemp make owner-only files and folders; what we write should get the
+# user's usual mode (0644 and 0755 under umask 022), as open() and mkdir() would give.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def usual_mode(folder: bool = False) -> int:
+    """The mode ``open()`` (or, with ``folder``, ``mkdir()``) would give under the user's umask."""
+    return (0o777 if folder else 0o666) & ~_UMASK
 
 
 @contextmanager
@@ -30,10 +38,13 @@ def atomic_path(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path]:
     before the rename and the folder after it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:  # a read-only or missing folder is the user's to fix: one line, not a traceback
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise WavesmithError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.chmod(tmp, usual_mode())
     try:
         yield Path(tmp)
         if fsync:

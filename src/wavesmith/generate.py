@@ -16,10 +16,14 @@ seed of its first file; the record gives that seed and the file's place in the b
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
+MAX_SECONDS = 3600.0  # longest file one call makes: past this, memory runs out before a file is written
 
 
 def file_seed(seed: int, index: int) -> int:
@@ -155,6 +160,7 @@ def generate(
     watermark: bool = True,
     checkpoint: str = "best",
     options: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Sample ``n`` clips of ``seconds`` from a run, checkpoint or shipped model into ``out_dir``; returns the files.
 
@@ -162,14 +168,19 @@ def generate(
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
     ``options`` are sampler settings the model declares in ``sample_options`` (diffusion
     models: ``steps``, ``guidance``, ``sampler``); one it does not declare is refused.
+    ``out_dir`` may exist, but no file in it is ever replaced: a folder that holds any of the
+    names this run would write (or a ``generated.jsonl``) is refused before sampling, and a
+    second run into a folder another run is writing fails at once (the folder is locked).
+    ``progress`` shows a bar on stderr (default: when stderr is a terminal).
     """
-    if n < 1 or (seconds is not None and seconds <= 0) or temperature < 0:
-        raise WavesmithError("need -n >= 1, --seconds > 0 and --temperature >= 0")
+    if n < 1 or (seconds is not None and not 0 < seconds <= MAX_SECONDS) or not 0 <= temperature < math.inf:
+        raise WavesmithError(f"need -n >= 1, 0 < --seconds <= {MAX_SECONDS:g} and a finite --temperature >= 0")
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
     format = A.check_format(format)
     out = Path(out_dir)
+    _check_writable(out)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run_or_checkpoint, device, checkpoint)
@@ -202,20 +213,82 @@ def generate(
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
                 "mel_from": str(mel_from) if mel_from else None, "watermark": watermark, **options}
     paths: list[Path] = []
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        call_seed = file_seed(seed, start)
-        conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
-                          else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
-        if label_ids:
-            ids = [label_ids[(start + j) % len(label_ids)] for j in range(b)]
-            conditions["label"] = torch.tensor(ids, dtype=torch.int64, device=model.device)
-        clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
-        records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
-                    "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
-                    "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
-                    "speaker": speaker, "settings": settings}
-                   for j in range(b)]
-        paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
-                            model=meta["model_name"], checkpoint_hash=meta["sha256"])
+    with _claim(out, n, format.lower()), _progress_bar(n, progress) as bar:
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            call_seed = file_seed(seed, start)
+            conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
+                              else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
+            if label_ids:
+                ids = [label_ids[(start + j) % len(label_ids)] for j in range(b)]
+                conditions["label"] = torch.tensor(ids, dtype=torch.int64, device=model.device)
+            clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
+            records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
+                        "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
+                        "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
+                        "speaker": speaker, "settings": settings}
+                       for j in range(b)]
+            paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
+                                model=meta["model_name"], checkpoint_hash=meta["sha256"])
+            bar.update(b)
     return paths
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot take files, before any sampling time is spent."""
+    if out.exists() and not out.is_dir():
+        raise WavesmithError(f"--out {out} is a file; give a folder")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise WavesmithError(f"cannot write to {out}: {existing} is not a writable folder")
+
+
+@contextmanager
+def _claim(out: Path, n: int, fmt: str) -> Iterator[None]:
+    """Hold ``out`` for this run: a lock on the folder itself (no lock file left behind).
+
+    With the lock held, the folder is checked for every name this run would write, so a
+    user's ``000.wav`` is never replaced and two runs never interleave their records. A
+    folder this call made is removed again if the run fails before writing into it.
+    """
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise WavesmithError(f"cannot write to {out}: {e.strerror or e}") from None
+    ok = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WavesmithError(f"another wavesmith run is writing to {out}; wait for it or choose another --out") \
+                from None
+        taken = sorted(p.name for p in out.iterdir() if p.name == RECORDS or _our_index(p.name, fmt) < n)
+        if taken:
+            raise WavesmithError(f"{out} already holds {taken[0]}; wavesmith never replaces files there: choose "
+                                 "another --out (or an empty folder)")
+        yield
+        ok = True
+    finally:
+        os.close(fd)  # releases the lock
+        if made and not ok and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _our_index(name: str, fmt: str) -> float:
+    """The index of a file named as this run names them (``007.wav``), else infinity."""
+    stem, dot, ext = name.partition(".")
+    return int(stem) if dot and ext == fmt and stem.isdigit() and name == f"{int(stem):03d}.{fmt}" else math.inf
+
+
+@contextmanager
+def _progress_bar(total: int, enabled: bool | None):
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    bar = tqdm(total=total, unit="file", file=sys.stderr, disable=not show or total < 2, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()

@@ -17,8 +17,16 @@ from wavesmith.errors import WavesmithError
 _COMMAND_MODULES = ("demo", "db", "train", "models", "evaluate", "watermark", "interpolate")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with wavesmith's error form: one line on stderr and status 2, no usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"wavesmith: error: {self.prog.removeprefix('wavesmith').strip() or 'wavesmith'}: "
+                     f"{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wavesmith",
         description="Learn a database of audio clips with neural networks and generate new, marked audio files.",
     )

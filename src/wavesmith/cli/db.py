@@ -99,7 +99,7 @@ def _add(args: argparse.Namespace) -> int:
         f"{s['clips']} clips in {args.db} ({s['seconds']:.1f} s)"
     )
     for path, reason in s["error_list"][:10]:
-        print(f"  skipped {path}: {reason}", file=sys.stderr)
+        print(f"  skipped {_line(path)}: {_line(reason)}", file=sys.stderr)
     if len(s["error_list"]) > 10:
         print(f"  ... {len(s['error_list']) - 10} more: `wavesmith db errors {args.db}`", file=sys.stderr)
     return 0
@@ -124,7 +124,7 @@ def _errors(args: argparse.Namespace) -> int:
         print(json.dumps(errors, indent=2))
     else:
         for e in errors:
-            print(f"{e['path']}\t{e['reason']}")
+            print(f"{_line(e['path'])}\t{_line(e['reason'])}")
         print(f"{len(errors)} skipped input(s)", file=sys.stderr)
     return 0
 
@@ -156,3 +156,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(problem)
     print(f"{report['clips']} clip(s) checked, {len(report['problems'])} problem(s)")
     return 1 if report["problems"] else 0
+
+
+def _line(text: str) -> str:
+    """``text`` on one line: a file name holding a newline or a tab must not forge lines or columns."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -19,7 +19,10 @@ def parse_duration(text: str) -> float:
     if not parts or _DURATION.sub("", text.strip().lower()).strip():
         raise WavesmithError(f"--time takes a duration like 2h, 90m, 1h30m or 45s, not {text!r}")
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
-    return sum(float(v) * scale[u] for v, u in parts)
+    seconds = sum(float(v) * scale[u] for v, u in parts)
+    if seconds <= 0:
+        raise WavesmithError(f"--time must be longer than 0, not {text!r}")
+    return seconds
 
 
 def register(sub) -> None:
@@ -85,6 +88,9 @@ def register(sub) -> None:
                    help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default 2)")
     g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
+    g.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
+                   help="trust and import this plug-in model, when the checkpoint names it (a checkpoint alone "
+                   "never makes wavesmith import code); repeatable")
     g.add_argument("--json", action="store_true", help="print the list of files as JSON")
     g.set_defaults(func=_generate)
 
@@ -119,7 +125,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from wavesmith import models
     from wavesmith.generate import generate
+
+    for name in args.plugin:
+        if ":" not in name:
+            raise WavesmithError(f"--plugin takes MODULE:CLASS, not {name!r}")
+        models.register(name, name)
 
     paths = generate(
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,10 @@ def _mark(args) -> int:
     if args.in_place:
         if args.output and Path(args.output).resolve() != src.resolve():
             raise WavesmithError("give either OUT or --in-place, not both")
+        # A rename would replace a read-only file all the same (and root may write anything):
+        # its mode says the user meant it to stay as it is.
+        if src.is_file() and not (os.access(src, os.W_OK) and src.stat().st_mode & 0o200):
+            raise WavesmithError(f"{src} is read-only: --in-place will not replace it (write to OUT instead)")
         dst = src
     else:
         if not args.output:
@@ -66,8 +71,15 @@ def _detect(args) -> int:
         if not args.json and "error" not in r:
             c2 = r["c2pa"]
             c2s = f"C2PA {c2['validation_state']}" if c2 else "no C2PA manifest"
-            if c2 and "signingCredential.untrusted" in (c2.get("validation_failures") or []):
+            failures = (c2.get("validation_failures") or []) if c2 else []
+            # The real reason first (a data-hash mismatch means the audio was changed after signing).
+            reasons = [f for f in failures if f != "signingCredential.untrusted"]
+            if reasons:
+                c2s += f" ({', '.join(reasons)})"
+            if "signingCredential.untrusted" in failures:
                 c2s += " (signer not in a trust list)"
+            if r.get("truncated"):
+                c2s += f"; only the first {r['duration']:g} s were checked for the watermark"
             if r["watermark"]:
                 spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r["segments"])
                 print(f"{f}: watermark, payload {r['payload']}, confidence {r['confidence']:.4f} "
@@ -76,4 +88,4 @@ def _detect(args) -> int:
                 print(f"{f}: no watermark (z {r['z']:.1f} < {r['threshold']:.1f}); {c2s}")
     if args.json:
         print(json.dumps(results, indent=1))
-    return 1 if failed else 0
+    return 2 if failed else 0  # as every command: a file the user gave that cannot be read

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 from wavesmith.db.decode import Settings
 from wavesmith.db.ingest import BatchWriter, StopRequest, collect_jobs, decoded_stream, progress_bar
 from wavesmith.errors import WavesmithError
+
+MAX_WORKERS = 1024
 
 
 def default_workers() -> int:
@@ -35,21 +40,58 @@ def add(
     t0 = time.monotonic()
     if not sources and manifest is None:
         raise WavesmithError("nothing to add: give folders or files, or --manifest")
-    if split_long is not None and split_long <= 0:
-        raise WavesmithError(f"--split-long must be positive, not {split_long}")
-    if min_duration < 0 or (max_duration is not None and max_duration <= 0):
-        raise WavesmithError("--min-duration must be >= 0 and --max-duration > 0")
+    if split_long is not None and not 0 < split_long < math.inf:
+        raise WavesmithError(f"--split-long must be a positive number of seconds, not {split_long}")
+    if not 0 <= min_duration < math.inf or (max_duration is not None and not 0 < max_duration < math.inf):
+        raise WavesmithError("--min-duration must be >= 0 and --max-duration > 0 (finite numbers of seconds)")
+    if workers is not None and not 0 <= workers <= MAX_WORKERS:
+        raise WavesmithError(f"--workers must be between 1 and {MAX_WORKERS} (0: all cores), not {workers}")
     if max_duration is not None and max_duration < min_duration:
         raise WavesmithError(f"--max-duration {max_duration} is below --min-duration {min_duration}")
     settings = Settings(db.sample_rate, db.channels, trim_silence, split_long, min_duration, max_duration)
     workers = default_workers() if not workers else max(1, int(workers))
     jobs, ignored = collect_jobs([Path(s) for s in sources], manifest, label_from)
 
+    try:
+        stats, stop = _add_jobs(db, jobs, settings, workers, progress, wait)
+    except (OSError, sqlite3.OperationalError) as e:
+        if not _disk_full(e):
+            raise
+        raise WavesmithError(f"the disk is full: stopped adding to {db.path}; the clips committed so far are "
+                             "intact: free some space and run the same `db add` again to continue") from None
+    db._locations.clear()
+    if stop.requested:
+        raise KeyboardInterrupt  # after committing: rerunning the same add completes it
+    elapsed = time.monotonic() - t0
+    return {
+        "files": len(jobs),
+        "decoded": stats["decoded"],
+        "unchanged": len(jobs) - stats["decoded"],
+        "relabelled": stats["relabelled"],
+        "added": stats["added"],
+        "duplicates": stats["duplicates"],
+        "errors": stats["errors"],
+        "ignored_not_audio": ignored,
+        "added_hours": stats["seconds"] / 3600.0,
+        "clips": len(db),
+        "seconds": round(elapsed, 3),
+        "files_per_second": round(stats["decoded"] / elapsed, 1) if elapsed > 0 else 0.0,
+        "error_list": stats["error_list"],
+    }
+
+
+def _disk_full(e: BaseException) -> bool:
+    """ENOSPC or a quota from the store, or SQLite's SQLITE_FULL from the catalog."""
+    if isinstance(e, sqlite3.OperationalError):
+        return getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(e)
+    return getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _add_jobs(db, jobs, settings, workers, progress, wait):
     with db.writing(wait) as shards:
         con = db._con
         known = {p: (size, mtime) for p, size, mtime in con.execute("SELECT path, size, mtime FROM sources")}
         todo = [j for j in jobs if j.error or known.get(j.path) != (j.size, j.mtime)]
-        unchanged = len(jobs) - len(todo)
         relabelled = _update_metadata(con, [j for j in jobs if not j.error and known.get(j.path) == (j.size, j.mtime)])
         next_id = (con.execute("SELECT MAX(id) FROM clips").fetchone()[0] or 0) + 1
         batch = BatchWriter(con, shards, db.split_ratios, next_id, set(known))
@@ -70,26 +112,8 @@ def add(
             stream.close()  # stops the worker pool now (after its chunks in flight), not at GC
             batch.commit()
             bar.close()
-    db._locations.clear()
-    if stop.requested:
-        raise KeyboardInterrupt  # after committing: rerunning the same add completes it
-    elapsed = time.monotonic() - t0
-    stats = batch.stats
-    return {
-        "files": len(jobs),
-        "decoded": len(todo),
-        "unchanged": unchanged,
-        "relabelled": relabelled,
-        "added": stats["added"],
-        "duplicates": stats["duplicates"],
-        "errors": stats["errors"],
-        "ignored_not_audio": ignored,
-        "added_hours": stats["seconds"] / 3600.0,
-        "clips": len(db),
-        "seconds": round(elapsed, 3),
-        "files_per_second": round(len(todo) / elapsed, 1) if elapsed > 0 else 0.0,
-        "error_list": batch.error_list,
-    }
+    stats = dict(batch.stats, decoded=len(todo), relabelled=relabelled, error_list=batch.error_list)
+    return stats, stop
 
 
 def _update_metadata(con, jobs) -> int:

@@ -9,6 +9,7 @@ either the old catalog or the new one, never a row pointing at missing audio.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -59,11 +60,24 @@ CREATE TABLE errors (path TEXT PRIMARY KEY, reason TEXT NOT NULL, time REAL NOT 
 """
 
 
-def connect(db_dir: Path) -> sqlite3.Connection:
-    """Open the catalog with the settings every connection uses (WAL: readers never block the writer)."""
+def connect(db_dir: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the catalog with the settings every connection uses (WAL: readers never block the writer).
+
+    ``readonly`` (a read-only mount, or no write permission) opens it for reading only and
+    leaves the journal mode alone, which a reader could not set anyway.
+    """
     # check_same_thread=False: SQLite serialises use of one connection itself, and a
     # trainer's preview thread may read the database its loop opened.
-    con = sqlite3.connect(str(db_dir / CATALOG_FILE), timeout=60.0, isolation_level=None, check_same_thread=False)
+    file = db_dir.absolute() / CATALOG_FILE
+    if readonly:
+        # Reading a WAL database needs its -shm file; with no -wal and -shm there, no writer
+        # is active, and `immutable` reads without them (they cannot be made here).
+        live = all(Path(f"{file}{x}").exists() for x in ("-wal", "-shm"))
+        uri = f"{file.as_uri()}?mode=ro" + ("" if live else "&immutable=1")
+        con = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA query_only=ON")
+        return con
+    con = sqlite3.connect(str(file), timeout=60.0, isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     # NORMAL is crash-safe for a killed process in WAL mode; on power loss the last
     # commits may roll back, which only orphans audio bytes (never a dangling row).
@@ -135,7 +149,7 @@ def parse_ratios(value: str | tuple[float, ...] | list[float]) -> tuple[float, f
         parts = [float(x) for x in (value.split(",") if isinstance(value, str) else value)]
     except ValueError:
         raise WavesmithError(f"split ratios must be numbers like 0.8,0.1,0.1, not {value!r}") from None
-    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+    if len(parts) != 3 or not all(0 <= p < math.inf for p in parts) or not 0 < sum(parts) < math.inf:
         raise WavesmithError(f"split ratios need three non-negative numbers (train,valid,test), got {value!r}")
     total = sum(parts)
     return tuple(p / total for p in parts)  # type: ignore[return-value]

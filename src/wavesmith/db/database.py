@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -22,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from wavesmith.db import catalog
-from wavesmith.db.store import ShardReader, ShardWriter
+from wavesmith.db.store import SAMPLE_BYTES, ShardReader, ShardWriter, shard_path
 from wavesmith.errors import WavesmithError
+from wavesmith.files import usual_mode
 
 LOCK_FILE = ".lock"
 
@@ -62,8 +64,9 @@ _CLIP_COLUMNS = (
 class Database:
     """A clip database on disk. Make one with :meth:`create`, reopen it with :meth:`open`."""
 
-    def __init__(self, path: Path, _con, meta: dict[str, str]):
+    def __init__(self, path: Path, _con, meta: dict[str, str], readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly  # opened for reading only (a read-only mount or no write permission)
         self._con = _con
         self.sample_rate = int(meta["sample_rate"])
         self.channels = int(meta["channels"])
@@ -95,6 +98,7 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.creating-", dir=path.parent))
         try:
+            os.chmod(tmp, usual_mode(folder=True))  # mkdtemp makes it 0700; the user's umask decides
             (tmp / "audio").mkdir()
             catalog.initialise(tmp, int(sample_rate), int(channels), ratios)
             try:
@@ -107,19 +111,30 @@ class Database:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> Database:
-        """Open an existing database; :class:`WavesmithError` if missing or made by an incompatible version."""
+    def open(cls, path: str | os.PathLike, readonly: bool | None = None) -> Database:
+        """Open an existing database; :class:`WavesmithError` if missing or made by an incompatible version.
+
+        ``readonly`` defaults to whether the folder or its catalog cannot be written: such a
+        database reads as usual, and writing to it is refused with a message.
+        """
         path = Path(path).expanduser()
-        if not (path / catalog.CATALOG_FILE).is_file():
+        file = path / catalog.CATALOG_FILE
+        if not file.is_file():
             hint = "" if path.exists() else " (make one with `wavesmith db create`)"
             raise WavesmithError(f"{path} is not a wavesmith clip database{hint}")
-        con = catalog.connect(path)
+        if readonly is None:
+            readonly = not (os.access(path, os.W_OK) and os.access(file, os.W_OK))
+        try:
+            con = catalog.connect(path, readonly=readonly)
+        except sqlite3.DatabaseError as e:  # a truncated or foreign catalog.sqlite
+            raise WavesmithError(f"{path}: its catalog cannot be read ({e}); restore {catalog.CATALOG_FILE} "
+                                 "from a backup, or make a new database") from None
         try:
             meta = catalog.read_meta(con, path)
         except BaseException:
             con.close()
             raise
-        return cls(path, con, meta)
+        return cls(path, con, meta, readonly)
 
     def close(self) -> None:
         """Release the catalog connection and memory maps."""
@@ -160,15 +175,21 @@ class Database:
     def __len__(self) -> int:
         return self._con.execute("SELECT COUNT(*) FROM clips").fetchone()[0]
 
-    def audio(self, clip_id: int) -> np.ndarray:
-        """The samples of a clip: float32 ``(channels, frames)`` at :attr:`sample_rate`."""
+    def audio(self, clip_id: int, max_seconds: float | None = None) -> np.ndarray:
+        """The samples of a clip: float32 ``(channels, frames)`` at :attr:`sample_rate`.
+
+        ``max_seconds`` returns only the clip's start (memory bounded by that length).
+        """
         loc = self._locations.get(int(clip_id))
         if loc is None:
             row = self._con.execute("SELECT shard, offset, length FROM clips WHERE id = ?", (int(clip_id),)).fetchone()
             if row is None:
                 raise WavesmithError(f"no clip with id {clip_id} in {self.path}")
             loc = self._locations[int(clip_id)] = tuple(row)
-        return self._reader.read(*loc)
+        shard, offset, length = loc
+        if max_seconds is not None:
+            length = min(length, int(max_seconds * self.sample_rate))
+        return self._reader.read(shard, offset, length)
 
     def fingerprint(self) -> str:
         """A short hash of the clip set and its metadata; changes whenever clips are added or removed."""
@@ -192,6 +213,9 @@ class Database:
         from wavesmith.db.decode import content_hash
 
         problems: list[str] = []
+        integrity = [r[0] for r in self._con.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems += [f"catalog: {line}" for line in integrity]
         ends: dict[int, int] = {}
         rows = self._con.execute("SELECT id, hash, shard, offset, length FROM clips ORDER BY shard, offset")
         n = 0
@@ -202,7 +226,7 @@ class Database:
             ends[shard] = offset + length
             try:
                 pcm = self._reader.view(shard, offset, 0, length)
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, WavesmithError) as e:
                 problems.append(f"clip {clip_id}: {e}")
                 continue
             if content_hash(pcm) != h:
@@ -278,17 +302,45 @@ class Database:
 
         return export(self, out, format=format, split=split)
 
+    def _shard_ends(self) -> dict[int, int]:
+        """Frames the catalog accounts for in each shard (its high-water marks)."""
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'shard_ends'").fetchone()
+        if row is not None:
+            return {int(k): int(v) for k, v in json.loads(row[0]).items()}
+        # not recorded yet: what the clips account for
+        rows = self._con.execute("SELECT shard, MAX(offset + length) FROM clips GROUP BY shard").fetchall()
+        return {int(s): int(e) for s, e in rows}
+
+    def check_store(self) -> None:
+        """Refuse a store that lacks audio the catalog points at (a deleted or cut shard file).
+
+        Appending to such a store would write new clips under old clips' offsets, and
+        training on it would fail mid-run; both check first and stop with this message.
+        """
+        for shard, end in sorted(self._shard_ends().items()):
+            if end <= 0:
+                continue
+            path = shard_path(self.path, shard)
+            size = path.stat().st_size if path.is_file() else -1
+            if size < end * self.channels * SAMPLE_BYTES:
+                n = self._con.execute("SELECT COUNT(*) FROM clips WHERE shard = ?", (shard,)).fetchone()[0]
+                what = "is missing" if size < 0 else "is shorter than the catalog says"
+                raise WavesmithError(
+                    f"{path} {what}: {n} clip(s) point into it, and nothing is written to a damaged store; "
+                    f"restore the file from a backup (`wavesmith db verify {self.path}` lists the clips it "
+                    "affects), or make a new database and `db add` the sources again")
+
     @contextmanager
     def writing(self, wait: float = 600.0):
         """Hold the writer lock; yields a :class:`ShardWriter` positioned after the committed audio."""
+        if self.readonly:
+            raise WavesmithError(f"{self.path} is read-only (no write permission, or a read-only mount); "
+                                 "it can be read, not changed")
+        if not 0 <= wait < float("inf"):
+            raise WavesmithError(f"--wait must be a finite number of seconds >= 0, not {wait}")
         with _lock(self.path, wait):
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'shard_ends'").fetchone()
-            if row is not None:
-                ends = {int(k): int(v) for k, v in json.loads(row[0]).items()}
-            else:  # not recorded yet: what the clips account for
-                rows = self._con.execute("SELECT shard, MAX(offset + length) FROM clips GROUP BY shard").fetchall()
-                ends = {int(s): int(e) for s, e in rows}
-            writer = ShardWriter(self.path, self.channels, ends)
+            self.check_store()
+            writer = ShardWriter(self.path, self.channels, self._shard_ends())
             try:
                 yield writer
             finally:

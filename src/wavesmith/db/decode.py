@@ -3,6 +3,11 @@
 decode -> check samples -> mix/expand channels -> resample (soxr HQ) -> trim silence
 -> cut long files -> duration limits -> int16 -> content hash. Every way a file can be
 bad ends as a one-line reason, never as an exception escaping the worker.
+
+Long files (past :data:`LONG_SECONDS`) are read, mixed and resampled block by block, so
+memory holds the stored result and one block, not every intermediate of the whole file;
+a file whose stored audio would pass :data:`MAX_STORED_BYTES` is refused from its header
+before anything is decoded.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from wavesmith import audio
 from wavesmith.errors import WavesmithError
@@ -21,6 +27,9 @@ from wavesmith.errors import WavesmithError
 # are not trimmed away, and a 5 ms margin so attacks and decays are not clipped hard.
 TRIM_BELOW_PEAK_DB = 40.0
 TRIM_MARGIN_S = 0.005
+LONG_SECONDS = 600.0  # files longer than this are decoded in blocks of BLOCK_SECONDS
+BLOCK_SECONDS = 30.0
+MAX_STORED_BYTES = 2**30  # largest stored audio one file may give (9.3 h of 16 kHz mono)
 
 
 @dataclass(frozen=True)
@@ -73,16 +82,23 @@ class Decoded:
 
 
 def decode(job: Job, settings: Settings) -> Decoded:
-    """Decode ``job`` into clips, or say why it cannot be used."""
+    """Decode ``job`` into clips, or say why it cannot be used (any failure: a recorded reason)."""
+    try:
+        return _decode(job, settings)
+    except (WavesmithError, OSError) as e:
+        return Decoded(job, error=_strip_path(str(e), job.path))
+    except Exception as e:  # noqa: BLE001 - a decoder bug or MemoryError: one file's reason, never the run's end
+        text = str(e).strip().splitlines()
+        return Decoded(job, error=_strip_path(f"cannot decode: {type(e).__name__}: {text[-1] if text else ''}",
+                                              job.path))
+
+
+def _decode(job: Job, settings: Settings) -> Decoded:
     out = Decoded(job)
     if job.error:
         out.error = job.error
         return out
-    try:
-        x, rate, fmt = _read(job.path)
-    except (WavesmithError, OSError) as e:
-        out.error = _strip_path(str(e), job.path)
-        return out
+    x, rate, fmt = _read(job.path, settings)
     out.orig_rate, out.orig_channels, out.orig_format = rate, x.shape[0], fmt
     if x.shape[1] == 0:
         out.error = "no audio samples in the file"
@@ -113,42 +129,87 @@ def decode(job: Job, settings: Settings) -> Decoded:
             out.error = f"longer than the maximum duration ({seconds:.1f} s > {settings.max_duration:g} s)"
             return out
         pcm = to_int16(part)
-        out.pieces.append(
-            Piece(
-                pcm=pcm,
-                hash=content_hash(pcm),
-                segment=segment,
-                duration=seconds,
-                peak=audio.peak(part),
-                rms_db=audio.rms_db(part),
-            )
-        )
+        peak, rms_db = _levels(pcm)
+        out.pieces.append(Piece(pcm=pcm, hash=content_hash(pcm), segment=segment, duration=seconds, peak=peak,
+                                rms_db=rms_db))
     return out
 
 
-def _read(path: str) -> tuple[np.ndarray, int, str]:
-    """Decode a file: ``(float32 (channels, frames), rate, format name)``."""
+def _read(path: str, settings: Settings) -> tuple[np.ndarray, int, str]:
+    """Decode a file: ``(float32 (channels, frames), rate, format name)``.
+
+    A long file comes back already at the database's rate and channels (``rate`` is then
+    ``settings.sample_rate``, and the later conversions are no-ops).
+    """
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in audio.AUDIO_EXTENSIONS:
         raise WavesmithError(f"unsupported format {suffix or '(no extension)'!r}")
     if os.path.getsize(path) == 0:
         raise WavesmithError("empty file (0 bytes)")
     try:
-        with sf.SoundFile(path) as f:
-            fmt = f.format
-            data = f.read(dtype="float32", always_2d=True)
-        return np.ascontiguousarray(data.T), int(f.samplerate), fmt
+        f = sf.SoundFile(path)
     except Exception:
         # libsndfile cannot: audio.read retries with ffmpeg when it is installed and
         # otherwise raises a WavesmithError with libsndfile's reason.
         x, rate = audio.read(path)
         return x, rate, suffix.lstrip(".").upper()
+    with f:
+        stored = f.frames * settings.sample_rate / f.samplerate * settings.channels * 2
+        if stored > MAX_STORED_BYTES:
+            hours = f.frames / f.samplerate / 3600
+            limit = MAX_STORED_BYTES / (settings.sample_rate * settings.channels * 2) / 3600
+            raise WavesmithError(f"too long: {hours:.1f} h, and one file may give at most {limit:.1f} h "
+                                 "of stored audio at this database's rate; cut it into shorter files first")
+        if f.frames > LONG_SECONDS * f.samplerate:
+            return _read_blocks(f, settings), settings.sample_rate, f.format
+        data = f.read(dtype="float32", always_2d=True)
+        return np.ascontiguousarray(data.T), int(f.samplerate), f.format
+
+
+def _read_blocks(f: sf.SoundFile, settings: Settings) -> np.ndarray:
+    """A long file mixed and resampled block by block: float32 ``(channels, frames)`` at the database rate."""
+    c, rate_out = settings.channels, settings.sample_rate
+    stream = soxr.ResampleStream(f.samplerate, rate_out, c, dtype="float32", quality="HQ") \
+        if f.samplerate != rate_out else None
+    out = np.empty((c, int(np.ceil(f.frames * rate_out / f.samplerate)) + 1024), dtype=np.float32)
+    n = 0
+    block = int(BLOCK_SECONDS * f.samplerate)
+    while True:
+        x = f.read(block, dtype="float32", always_2d=True)
+        last = len(x) < block
+        if not np.isfinite(x).all():
+            raise WavesmithError("samples are NaN or infinite")
+        y = audio.to_channels(np.ascontiguousarray(x.T), c)
+        if stream is not None:
+            y = stream.resample_chunk(np.ascontiguousarray(y.T), last=last).T
+        if n + y.shape[1] > out.shape[1]:  # the estimate fell short by a few frames
+            out = np.concatenate([out[:, :n], np.empty((c, y.shape[1] + 1024), np.float32)], axis=1)
+        out[:, n : n + y.shape[1]] = y
+        n += y.shape[1]
+        if last:
+            return out[:, :n]
+
+
+def _levels(pcm: np.ndarray) -> tuple[float, float]:
+    """Peak (full scale 1) and RMS in dBFS of int16 ``(frames, channels)``, a block at a time."""
+    peak, squares, step = 0, 0.0, 1 << 20
+    for i in range(0, len(pcm), step):
+        block = pcm[i : i + step].astype(np.float64)
+        peak = max(peak, float(np.abs(block).max())) if block.size else peak
+        squares += float(np.square(block).sum())
+    if pcm.size == 0:
+        return 0.0, -120.0
+    rms = np.sqrt(squares / pcm.size) / 32768.0
+    return peak / 32768.0, 20.0 * float(np.log10(max(rms, 1e-6)))
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     """float ``(channels, frames)`` in [-1, 1] -> int16 ``(frames, channels)`` (full scale = 32768)."""
-    y = np.rint(x.T * 32768.0)
-    return np.clip(y, -32768, 32767).astype(np.int16)
+    out = np.empty((x.shape[1], x.shape[0]), dtype=np.int16)
+    step = 1 << 20  # a block at a time: an hour of audio needs no float64 copy of itself
+    for i in range(0, x.shape[1], step):
+        out[i : i + step] = np.clip(np.rint(x[:, i : i + step].T * 32768.0), -32768, 32767)
+    return out
 
 
 def content_hash(pcm: np.ndarray) -> str:

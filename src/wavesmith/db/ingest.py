@@ -80,10 +80,13 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
     """Files under ``root`` (absolute, sorted), and unreadable folders with their reason.
 
     Hidden files and folders (``.git``, macOS ``._x.wav`` resource forks) are passed over as
-    not audio; symbolic links are followed, each real folder once (no loops).
+    not audio; symbolic links are followed, each real folder once (no loops), but a link to
+    a folder outside ``root`` is not (a link to ``/`` or ``/proc`` would walk the whole
+    machine): it is reported, and can be added by naming its target.
     """
     failures: list[OSError] = []
     seen: set[tuple[int, int]] = set()
+    inside = os.path.realpath(root)
     for folder, dirs, files in os.walk(root.absolute(), onerror=failures.append, followlinks=True):
         try:
             st = os.stat(folder)
@@ -94,6 +97,11 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            target = os.path.realpath(os.path.join(folder, d))
+            if os.path.commonpath([inside, target]) != inside:
+                dirs.remove(d)
+                yield Path(folder) / d, f"link to a folder outside the source folder ({target}); not followed"
         for name in sorted(files):
             yield Path(folder) / name, "hidden" if name.startswith(".") else None
         while failures:
@@ -323,7 +331,8 @@ class BatchWriter:
             )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # a full disk can end the transaction itself
+                con.execute("ROLLBACK")
             raise
         self.clips, self.links, self.sources, self.errors = [], [], [], []
         self.pending_hashes.clear()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wavesmith.errors import WavesmithError
+
 SHARD_BYTES = 2 * 1024**3  # start a new shard past ~2 GB
 SAMPLE_BYTES = 2  # int16
 
@@ -41,8 +43,11 @@ class ShardReader:
         mm = self._maps.get(shard)
         if mm is None or mm.shape[0] < end_sample:  # first use, or the shard grew since
             path = shard_path(self.db_dir, shard)
+            if not path.is_file():
+                raise WavesmithError(f"{path} is missing: the database is damaged (see `wavesmith db verify`)")
             if path.stat().st_size < end_sample * SAMPLE_BYTES:
-                raise OSError(f"{path} is shorter than the catalog says: the database is damaged")
+                raise WavesmithError(f"{path} is shorter than the catalog says: the database is damaged "
+                                     "(see `wavesmith db verify`)")
             mm = np.memmap(path, dtype=np.int16, mode="r")
             self._maps[shard] = mm
         return mm

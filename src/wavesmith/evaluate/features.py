@@ -2,7 +2,9 @@
 
 Everything here takes a list of float32 ``(channels, samples)`` clips of varying length at
 one sample rate. Clips are sorted by length and processed in batches padded to the longest
-clip of the batch; a frame mask keeps padding out of every statistic.
+clip of the batch; a frame mask keeps padding out of every statistic. A batch holds at most
+:data:`BATCH_SAMPLES` samples with its padding, and files are read up to :data:`MAX_SECONDS`,
+so memory is bounded by the batch, never by the longest clip.
 
 What is measured (on the mean of the channels):
 
@@ -34,6 +36,8 @@ YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara 2002, step 4: absolute threshold
 F0_RANGE = (50.0, 1000.0)  # Hz searched for a fundamental
 EMBED_RANGE_DB = 60.0  # dynamic range of the clip embedding (dB under the clip's loudest mel band)
 PITCHED_FRACTION = 0.5  # a clip is pitched when this share of its non-silent frames is voiced
+MAX_SECONDS = 30.0  # evaluation reads this much of each file or clip (features of sounds, not of hours)
+BATCH_SAMPLES = 2**21  # samples per feature batch, padding included (about 130 s at 16 kHz)
 
 
 @dataclass
@@ -75,8 +79,8 @@ def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max
     fb = A.mel_filterbank(sample_rate, n_fft, N_MELS)
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+        for idx in _batches(lengths[order], batch_size, max(BATCH_SAMPLES, n_fft)):
+            idx = order[idx]
             t_max = max(int(lengths[idx].max()), n_fft)
             x = torch.zeros(len(idx), t_max)
             for row, i in enumerate(idx):
@@ -113,6 +117,19 @@ def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max
     if len(frames) > max_frames_kept:  # covariance of a random subset: same statistics, bounded cost
         frames = frames[np.random.default_rng(seed).choice(len(frames), max_frames_kept, replace=False)]
     return Features(frames, emb, loud, dur, cen, f0)
+
+
+def _batches(sorted_lengths: np.ndarray, batch_size: int, budget: int) -> list[slice]:
+    """Runs of clips (sorted by length) whose padded size stays within ``budget`` samples."""
+    out, start = [], 0
+    while start < len(sorted_lengths):
+        end = start + 1
+        while end < len(sorted_lengths) and end - start < batch_size and \
+                (end + 1 - start) * sorted_lengths[end] <= budget:
+            end += 1
+        out.append(slice(start, end))
+        start = end
+    return out
 
 
 def _yin_clip_f0(x: torch.Tensor, lengths: np.ndarray, sample_rate: int, win: int, hop: int,
@@ -191,25 +208,32 @@ def read_folder(folder: str | os.PathLike, sample_rate: int, channels: int, what
     if not paths:
         raise WavesmithError(f"{what} {folder} holds no audio files ({', '.join(sorted(A.AUDIO_EXTENSIONS)[:6])}...)")
     files, clips, skipped = [], [], []
+    cropped = 0
     rates: dict[int, int] = {}
     chans: dict[int, int] = {}
     for p in paths:
         rel = str(p.relative_to(folder))
         try:
-            x, rate = A.read(p)
+            x, rate = A.read(p, max_seconds=MAX_SECONDS)
         except WavesmithError as e:
             skipped.append({"file": rel, "reason": str(e)})
             continue
         if x.shape[-1] == 0:
             skipped.append({"file": rel, "reason": "no samples"})
             continue
+        if not np.isfinite(x).all():  # one NaN would make every statistic NaN (as db add, skip the file)
+            skipped.append({"file": rel, "reason": "samples are NaN or infinite"})
+            continue
+        if x.shape[-1] >= MAX_SECONDS * rate:
+            cropped += 1
         rates[rate] = rates.get(rate, 0) + 1
         chans[x.shape[0]] = chans.get(x.shape[0], 0) + 1
         files.append(rel)
         clips.append(A.resample(A.to_channels(x, channels), rate, sample_rate))
     if not clips:
         raise WavesmithError(f"no readable audio in {what} {folder}: all {len(paths)} files failed to decode")
-    notes = []
+    notes = [f"{cropped} file(s) in {what} longer than {MAX_SECONDS:g} s: their first {MAX_SECONDS:g} s are used"] \
+        if cropped else []
     for rate, count in sorted(rates.items()):
         if rate != sample_rate:
             notes.append(f"{count} file(s) in {what} at {rate} Hz resampled to {sample_rate} Hz")

@@ -7,6 +7,7 @@ classifier, and writes the JSON and the HTML report. The numbers come from :mod:
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,11 @@ def _subset(items: list, limit: int, seed: int) -> list:
         return items
     keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
     return [items[i] for i in keep]
+
+
+def _audio(db, clip) -> np.ndarray:
+    """A database clip's first :data:`features.MAX_SECONDS` (a 2-hour clip costs what 30 s cost)."""
+    return db.audio(clip.id, max_seconds=features.MAX_SECONDS)
 
 
 def _open_db(db):
@@ -58,13 +64,16 @@ def classifier_for(db, log=None, **train_kw) -> tuple[classifier.Classifier | No
             log(f"training the evaluation classifier on {len(train)} labelled clips (cached afterwards)")
         test = [c for c in db.clips("test") if c.label] or [c for c in db.clips("valid") if c.label]
         train = _subset(train, MAX_TRAIN, 0)
-        clf = classifier.train([db.audio(c.id) for c in train], np.array([names.index(c.label) for c in train]), names,
-                      db.sample_rate, [db.audio(c.id) for c in test],
+        clf = classifier.train([_audio(db, c) for c in train], np.array([names.index(c.label) for c in train]),
+                               names, db.sample_rate, [_audio(db, c) for c in test],
                       np.array([names.index(c.label) for c in test]), log=log, **train_kw)
         clf.fingerprint = fp
-        for old in cache.parent.glob("classifier-*.pt") if cache.parent.exists() else []:
-            old.unlink(missing_ok=True)
-        clf.save(cache)
+        if os.access(db.path, os.W_OK):
+            for old in cache.parent.glob("classifier-*.pt") if cache.parent.exists() else []:
+                old.unlink(missing_ok=True)
+            clf.save(cache)
+        elif log:  # a read-only database is still evaluated, only not cached
+            log(f"the database {db.path} is read-only: the classifier is not cached")
     return clf, {"available": True, "cached": cached, "path": str(cache), "labels": clf.labels,
                  "test_accuracy": clf.test_accuracy, "seconds_trained": round(clf.seconds_trained, 1)}
 
@@ -99,9 +108,9 @@ def real_from_db(db, split: str, seed: int = 0) -> tuple[RealSets, dict]:
     def ids(cs):
         return np.array([names.index(c.label) if c.label in names else -1 for c in cs])
 
-    reference = [db.audio(c.id) for c in ref_clips]
-    real = RealSets(db.sample_rate, reference, [db.audio(c.id) for c in floor],
-                    [db.audio(c.id) for c in train], [f"{c.id}: {c.source}" for c in train],
+    reference = [_audio(db, c) for c in ref_clips]
+    real = RealSets(db.sample_rate, reference, [_audio(db, c) for c in floor],
+                    [_audio(db, c) for c in train], [f"{c.id}: {c.source}" for c in train],
                     ids(ref_clips), ids(floor), held_out=reference)
     return real, {"database": str(db.path), "split": split, "floor_source": floor_source,
                   "n_reference": len(ref_clips), "n_floor": len(floor), "n_train": len(train)}
@@ -179,6 +188,8 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
     t0 = time.monotonic()
     if (db is None) == (reference is None):
         raise WavesmithError("evaluate against either a database (--db) or a reference folder (--reference)")
+    if not 0 <= seed < 2**32:
+        raise WavesmithError(f"--seed must be in [0, 2^32), not {seed}")
     generated_dir = Path(generated_dir)
     clf, clf_info = None, {"available": False, "reason": "no database (two folders compared)"}
     if db is not None:
@@ -294,7 +305,7 @@ def _quick_reference(db, split: str) -> features.Features:
         if chosen is None:
             raise WavesmithError(f"database {db.path} has no clips")
         ref = _subset(db.clips(chosen), 500, 0)
-        feats = features.extract([db.audio(c.id) for c in ref], db.sample_rate)
+        feats = features.extract([_audio(db, c) for c in ref], db.sample_rate)
         feats.extra.update(channels=db.channels, sample_rate=db.sample_rate)
         _QUICK_CACHE[key] = feats
     return _QUICK_CACHE[key]

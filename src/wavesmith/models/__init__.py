@@ -25,19 +25,25 @@ def names() -> list[str]:
     return sorted(_MODULES)
 
 
-def get(name: str) -> type[GenerativeModel]:
-    """The model class registered as ``name``, or given as ``"package.module:Class"``.
+def get(name: str, allow_import: bool = False) -> type[GenerativeModel]:
+    """The model class registered as ``name``; a ``"package.module:Class"`` only with ``allow_import``.
 
-    An unknown name is a :class:`WavesmithError` listing the registered ones.
+    Importing a module runs its code, so a name read from a file (a checkpoint, a run's
+    config) must resolve to a registered model: only the user opts into a plug-in, by
+    naming it on the command line (``train --model``, ``generate --plugin``) or calling
+    :func:`register`. An unknown name is a :class:`WavesmithError` listing the registered ones.
     """
-    target = _MODULES.get(name, name if ":" in name else None)
+    target = _MODULES.get(name)
+    if target is None and ":" in name and allow_import:
+        target = name
     if target is None:
-        raise WavesmithError(f"unknown model {name!r}; available models: {', '.join(names())}")
-    module, cls = target.split(":")
+        hint = f"; if you trust {name.split(':')[0]!r}, opt in with --plugin {name}" if ":" in name else ""
+        raise WavesmithError(f"unknown model {name!r}; available models: {', '.join(names())}{hint}")
+    module, _, cls = target.partition(":")
     try:
         model = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as e:
-        if name in _MODULES:
+        if target != name:
             raise  # a registered model that fails to import is a bug, not a user error
         raise WavesmithError(f"cannot import model {name!r}: {e}") from None
     if not (isinstance(model, type) and issubclass(model, GenerativeModel)):
@@ -46,7 +52,7 @@ def get(name: str) -> type[GenerativeModel]:
 
 
 def register(name: str, target: str) -> None:
-    """Register ``"package.module:Class"`` under ``name`` (for plug-in models and tests)."""
+    """Register ``"package.module:Class"`` under ``name``: the user's opt-in to a plug-in model."""
     _MODULES[name] = target
 
 

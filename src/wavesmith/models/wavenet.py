@@ -54,6 +54,32 @@ class Config:
     crop: int = 8000  # training crop length in samples (0.5 s at 16 kHz)
     lr: float = 1e-3  # Adam learning rate
 
+    # Bounds that no useful WaveNet comes near, so a typo or a forged checkpoint config is a
+    # one-line error before any memory is allocated, not a crash mid-run.
+    _RANGES = {"layers": (1, 512), "stacks": (1, 512), "kernel_size": (2, 16), "input_kernel": (1, 16),
+               "residual_channels": (1, 4096), "gate_channels": (2, 8192), "skip_channels": (1, 4096),
+               "quantization_channels": (2, 65536), "mixtures": (1, 256), "cond_channels": (1, 4096),
+               "n_mels": (1, 512), "n_fft": (16, 65536), "hop_length": (1, 65536), "crop": (1, 10_000_000)}
+    MAX_PARAMETERS = 500_000_000
+
+    def validate(self) -> None:
+        """Refuse values no WaveNet can be built or trained with (called after every override)."""
+        for name, (lo, hi) in self._RANGES.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise WavesmithError(f"model.{name} must be between {lo} and {hi}, not {value}")
+        if not 0 < self.lr <= 1:
+            raise WavesmithError(f"model.lr must be in (0, 1], not {self.lr}")
+        if self.layers % self.stacks or self.gate_channels % 2 or self.layers // self.stacks > 24:
+            raise WavesmithError("wavenet needs layers divisible by stacks, at most 24 layers per stack (dilation "
+                                 f"2^23) and even gate_channels, not layers={self.layers}, stacks={self.stacks}, "
+                                 f"gate_channels={self.gate_channels}")
+        per_layer = (self.residual_channels * self.gate_channels * self.kernel_size
+                     + self.gate_channels // 2 * (self.residual_channels + self.skip_channels))
+        if self.layers * per_layer > self.MAX_PARAMETERS:
+            raise WavesmithError(f"this wavenet would have about {self.layers * per_layer:.2e} weights, more than "
+                                 f"the {self.MAX_PARAMETERS:.0e} wavesmith builds")
+
 
 # --- the residual layer: dilated causal conv, gate, residual and skip 1x1 (figure 4) ------
 

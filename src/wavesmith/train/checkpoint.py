@@ -56,8 +56,18 @@ def save(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically; a full disk is a :class:`WavesmithError`, nothing replaced."""
     path = Path(path)
     try:
-        with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
-            torch.save(state, f)
+        # Serialised in memory, then written with os.write: torch turns a short write (a disk
+        # filling up) into RuntimeError("unexpected pos"); os.write says ENOSPC.
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with atomic_path(path, fsync=True) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+            try:
+                view = buffer.getbuffer()
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
     except OSError as e:
         reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
         previous = [p.name for p in list_checkpoints(path.parent.parent) if p != path]

@@ -11,6 +11,9 @@ from typing import Literal
 
 from wavesmith.errors import WavesmithError
 
+MAX_PREVIEW_SECONDS = 60.0
+MAX_PREVIEW_COUNT = 64
+
 
 @dataclass
 class TrainConfig:
@@ -47,7 +50,14 @@ class TrainConfig:
         for name in ("workers", "warmup_steps", "decay_steps", "valid_every", "preview_every", "preview_count"):
             if getattr(self, name) < 0:
                 raise WavesmithError(f"train.{name} must not be negative, not {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise WavesmithError(f"train.seed must be in [0, 2^32), not {self.seed}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise WavesmithError(f"train.ema_decay must be in [0, 1), not {self.ema_decay}")
-        if self.grad_clip < 0 or not 0.0 <= self.min_lr_ratio <= 1.0 or self.preview_seconds <= 0:
-            raise WavesmithError("train.grad_clip >= 0, 0 <= train.min_lr_ratio <= 1 and train.preview_seconds > 0")
+        if self.grad_clip < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise WavesmithError("train.grad_clip >= 0 and 0 <= train.min_lr_ratio <= 1")
+        # Previews are sampled mid-run: a length no model can make in memory would crash the
+        # run before its next checkpoint, so it is refused here, before training starts.
+        if not 0 < self.preview_seconds <= MAX_PREVIEW_SECONDS or self.preview_count > MAX_PREVIEW_COUNT:
+            raise WavesmithError(f"train.preview_seconds must be in (0, {MAX_PREVIEW_SECONDS:g}] and "
+                                 f"train.preview_count at most {MAX_PREVIEW_COUNT}")

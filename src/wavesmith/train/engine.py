@@ -100,6 +100,19 @@ def _check_data(info: DataInfo, saved: DataInfo, db_path) -> None:
                                  f"but the checkpoint was trained with {shown(b)}")
 
 
+def _check_resume(state: dict, database, tc: TrainConfig) -> None:
+    """An exact resume needs the clips and batch size the run had: refuse a silent change of either."""
+    saved = (state.get("database") or {}).get("fingerprint")
+    if saved and saved != database.fingerprint():
+        raise WavesmithError(f"database {database.path} is not the one this run was trained on (its clips differ: "
+                             f"fingerprint {database.fingerprint()}, the run's {saved}); resume against that "
+                             "database, or start a new run on this one")
+    before = state["config"]["train"].get("batch_size")
+    if before is not None and before != tc.batch_size:
+        raise WavesmithError(f"the run was trained with batch_size {before}, not {tc.batch_size}; a resume keeps "
+                             "the batch size (start a new run to change it)")
+
+
 def train(
     db: str | os.PathLike,
     model: str | None,
@@ -147,6 +160,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     database = Database.open(db)
     if not database.clips():
         raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
+    database.check_store()  # a missing shard stops here, not mid-run with a run folder made
 
     if run_dir.exists() and not run_dir.is_dir():
         raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
@@ -158,6 +172,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         state = found[0] if found else None
     elif run_dir.exists() and any((run_dir / n).exists() for n in (CONFIG_FILE, ckpt.CHECKPOINTS, "metrics.jsonl")):
         raise WavesmithError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
+    named_by_user = model is not None  # a plug-in's code runs only when the user names it, never a file
     start = None
     if state is None and init is not None:
         start = _init_state(init)
@@ -170,11 +185,12 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         model = state["model_name"]
     if model is None:
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
-    cls = models.get(model)
+    cls = models.get(model, allow_import=named_by_user)
     mc, tc = _resolve(cls, state, config_file, sets, start)
     info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
     if state is not None:
         _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+        _check_resume(state, database, tc)
 
     D.init(d, dev)
     clean = False

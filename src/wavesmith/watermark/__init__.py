@@ -14,13 +14,20 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
+from wavesmith.watermark import spread_detect
 from wavesmith.watermark.credentials import read_manifest, sign_file
-from wavesmith.watermark.spread import BAND_HZ, MIN_SECONDS
-from wavesmith.watermark.spread_detect import Detection, detect
+from wavesmith.watermark.spread import BAND_HZ, DEFAULT_KEY, MIN_SECONDS
+from wavesmith.watermark.spread_detect import Detection
 from wavesmith.watermark.spread_embed import embed
+
+# detect_file reads this much of a file: a mark (periodic, repeated through the file) is found
+# in any few seconds of it, and memory and time stay bounded on an hours-long recording.
+DETECT_SECONDS = 600.0
 
 __all__ = [
     "MIN_SECONDS",
@@ -36,6 +43,27 @@ __all__ = [
     "sign_file",
     "write_signed",
 ]
+
+
+def clean(audio: np.ndarray) -> np.ndarray:
+    """Samples a detector can trust: NaN and inf set to 0, outliers clipped.
+
+    One NaN, inf or 1e4 sample (a float file edited by hand or by a broken tool) would
+    otherwise dominate every statistic and hide the mark. Samples beyond full scale and
+    four times the file's 99.9th percentile level are clipped there, so a file that is
+    loud throughout (a float file at +6 dB) is left as it is.
+    """
+    x = np.nan_to_num(np.asarray(audio, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if x.size == 0:
+        return x
+    mag = np.abs(x)
+    limit = max(1.0, 4.0 * float(np.quantile(mag, 0.999)))
+    return np.clip(x, -limit, limit) if float(mag.max()) > limit else x
+
+
+def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY) -> Detection:
+    """Look for the watermark in ``audio`` (C, T) after :func:`clean`; never raises for short audio."""
+    return spread_detect.detect(clean(audio), sample_rate, key)
 
 
 def payload_for(text: str) -> int:
@@ -132,7 +160,7 @@ def detect_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise WavesmithError(f"{path}: no such file")
-    x, rate = A.read(path)
+    x, rate = A.read(path, max_seconds=DETECT_SECONDS)
     if x.size == 0:
         raise WavesmithError(f"{path} holds no audio")
     d = detect(x, rate)
@@ -144,7 +172,8 @@ def detect_file(path: str | os.PathLike) -> dict:
         "segments": [list(s) for s in d.segments],
         "z": d.z,
         "threshold": d.threshold,
-        "duration": round(x.shape[-1] / rate, 3),
+        "duration": round(x.shape[-1] / rate, 3),  # of the audio checked: at most DETECT_SECONDS
+        "truncated": x.shape[-1] >= DETECT_SECONDS * rate,  # the file is longer; only its start was checked
         "windows": d.windows,
         "c2pa": read_manifest(path),
     }
