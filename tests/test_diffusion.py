@@ -111,7 +111,7 @@ def test_a_grid_for_diffwave_betas_lands_on_their_noise_levels():
 
 def test_guidance_mixes_conditional_and_unconditional_predictions():
     def denoise(x, t, conditioned):
-        return torch.full_like(x, 1.0 if conditioned else -1.0)
+        return torch.where(conditioned[:, None], 1.0, -1.0).expand_as(x)
 
     x, t = torch.zeros(2, 1), torch.zeros(2)
     assert float(D.guided(denoise, 1.0)(x, t)[0]) == 1.0

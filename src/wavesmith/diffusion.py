@@ -164,21 +164,22 @@ def grid_for_betas(betas: list[float], schedule: Schedule) -> torch.Tensor:
     return torch.cat([times, torch.zeros(1)])
 
 
-def guided(denoise: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor], scale: float) -> Denoiser:
-    """Classifier-free guidance: ``uncond + scale * (cond - uncond)`` from one batched call.
+def guided(denoise: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], scale: float) -> Denoiser:
+    """Classifier-free guidance: ``uncond + scale * (cond - uncond)``, both halves in one batched call.
 
-    ``denoise(x, t, conditioned)`` predicts with the model's condition or with it dropped.
-    ``scale == 1`` needs only the conditional pass, ``scale == 0`` only the unconditional.
+    ``denoise(x, t, conditioned)`` predicts with the model's condition where the bool tensor
+    ``conditioned`` (B,) is true and with it dropped elsewhere. ``scale == 1`` needs only the
+    conditional half, ``scale == 0`` only the unconditional one.
     """
     if not math.isfinite(scale) or scale < 0:
         raise WavesmithError(f"the guidance scale must be at least 0, not {scale}")
-    if scale == 1.0:
-        return lambda x, t: denoise(x, t, True)
-    if scale == 0.0:
-        return lambda x, t: denoise(x, t, False)
+    if scale in (0.0, 1.0):
+        return lambda x, t: denoise(x, t, torch.full((len(x),), scale == 1.0, device=x.device))
 
     def both(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        cond, uncond = denoise(x, t, True), denoise(x, t, False)
+        n = len(x)
+        keep = torch.arange(2 * n, device=x.device) < n
+        cond, uncond = denoise(torch.cat([x, x]), torch.cat([t, t]), keep).split(n)
         return uncond + scale * (cond - uncond)
 
     return both

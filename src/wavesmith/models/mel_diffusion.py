@@ -308,9 +308,10 @@ class MelDiffusion(GenerativeModel):
         if not (math.isfinite(temperature) and temperature > 0):
             raise WavesmithError(f"temperature must be a number above 0, not {temperature}")
 
-        def denoise(x, t, conditioned):
-            return self.denoise(x, t, ids.get("label") if conditioned else None,
-                                ids.get("speaker") if conditioned else None)
+        def denoise(x, t, conditioned):  # the batch may be the request twice over (guidance)
+            twice = len(x) // n
+            return self.denoise(x, t, *(ids[k].repeat(twice) if k in ids else None for k in ("label", "speaker")),
+                                drop=~conditioned)
 
         g = generator_for(seed, "cpu")
         noise = torch.randn((n, self.spec.n_mels, self.frames), generator=g) * temperature
