@@ -179,7 +179,6 @@ class MelDiffusion(GenerativeModel):
 
     name = "mel-diffusion"
     Config = Config
-    train_defaults = {"ema_decay": 0.999, "grad_clip": 1.0}
     sample_options = frozenset({"steps", "guidance", "sampler"})
 
     def __init__(self, config: Config, info: DataInfo):
