@@ -109,7 +109,7 @@ def save_clips(
     out.mkdir(parents=True, exist_ok=True)
     payload = W.payload_for(checkpoint_hash or model or "wavesmith") if watermark else None
     paths = []
-    unsigned_warned = False
+    unsigned_reasons: set[str] = set()  # each said once: an unsigned format would repeat it for every file
     with open(out / RECORDS, "a", encoding="utf-8") as log:
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
@@ -128,9 +128,9 @@ def save_clips(
             result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash)
             check = result.pop("check")
             rec["c2pa"] = result
-            if not result["signed"] and not unsigned_warned:  # once per call: the reason is the format's
-                unsigned_warned = True
-                print(f"wavesmith: warning: {path.name} and the files after it: {result['reason']}", file=sys.stderr)
+            if not result["signed"] and result["reason"] not in unsigned_reasons:
+                unsigned_reasons.add(result["reason"])
+                print(f"wavesmith: warning: {path.name}: {result['reason']}", file=sys.stderr)
             if check is not None:
                 rec["watermark"]["verified"] = check["verified"]
                 problem = W.check_problem(check, payload)
