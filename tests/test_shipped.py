@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -130,3 +131,26 @@ def test_init_from_a_missing_source_is_one_line(ship, tmp_path, capsys):
     assert main(["train", str(db), "--run", str(tmp_path / "r"), "--init", "nothing-here", "--steps", "1"]) == 2
     assert "no run, checkpoint or shipped model" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_sound_end_is_where_a_hit_dies_away():
+    from wavesmith import audio as A
+
+    rate = 16000
+    x = np.zeros((1, rate), np.float32)
+    t = np.arange(4000) / rate
+    x[0, :4000] = np.sin(2 * np.pi * 200 * t) * np.exp(-t * 30)  # 50 dB down after about 0.19 s
+    end = A.sound_end(x, rate)
+    assert 0.17 * rate < end < 0.23 * rate
+    assert A.sound_end(np.zeros((1, 100), np.float32), rate) == 100  # silence keeps its length
+
+
+def test_one_shots_are_cut_after_their_sound_but_keep_a_watermarkable_second(ship, tmp_path):
+    assert main(["generate", "tones", "-n", "1", "--seconds", "0.25", "--no-watermark", "--trim",
+                 "--out", str(tmp_path / "a")]) == 0
+    assert main(["generate", "tones", "-n", "1", "--seconds", "0.25", "--no-watermark", "--no-trim",
+                 "--out", str(tmp_path / "b")]) == 0
+    a, b = (sf.info(str(tmp_path / d / "000.wav")).frames for d in ("a", "b"))
+    assert a <= b == 4000
+    record = json.loads((tmp_path / "b" / "generated.jsonl").read_text())
+    assert record["settings"]["trim"] is False

@@ -316,3 +316,16 @@ def log_mel(
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 
 
+
+
+def sound_end(x: np.ndarray, sample_rate: int, below_db: float = 50.0, tail: float = 0.02) -> int:
+    """Samples of ``x`` ``(channels, samples)`` up to where its sound has died away.
+
+    The end is the last sample within ``below_db`` of the clip's peak, plus ``tail`` seconds
+    (capped at the clip's length); a silent clip keeps its length.
+    """
+    level = np.abs(x).max(axis=0) if x.size else np.zeros(0)
+    if not level.size or level.max() <= 0:
+        return x.shape[-1]
+    loud = np.flatnonzero(level > level.max() * 10 ** (-below_db / 20))
+    return int(min(x.shape[-1], loud[-1] + 1 + round(tail * sample_rate)))

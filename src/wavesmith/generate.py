@@ -92,9 +92,11 @@ def save_clips(
     watermark: bool = True,
     model: str | None = None,
     checkpoint_hash: str | None = None,
+    lengths: list[int] | None = None,
 ) -> list[Path]:
     """Write ``audio`` ``(n, C, T)`` as marked files ``DIR/<index>.<format>`` and append their records.
 
+    ``lengths[i]`` cuts clip ``i`` to that many samples (with a 10 ms fade-out where it cuts).
     ``records[i]`` describes clip ``i`` (its ``index`` names the file, default ``i``); each
     is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p,
     "verified": b}``, ``b`` whether the written file's mark is found again with its payload,
@@ -114,6 +116,10 @@ def save_clips(
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
             rec = {"file": path.name, **rec}
+            if lengths is not None and lengths[i] < clip.shape[-1]:
+                clip = clip[:, : lengths[i]].copy()
+                fade = min(clip.shape[-1], round(0.01 * sample_rate))
+                clip[:, clip.shape[-1] - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
             if payload is not None:
                 try:
                     clip = W.embed(clip, sample_rate, payload)
@@ -161,6 +167,7 @@ def generate(
     checkpoint: str = "best",
     options: dict[str, Any] | None = None,
     progress: bool | None = None,
+    trim: bool | None = None,
 ) -> list[Path]:
     """Sample ``n`` clips of ``seconds`` from a run, checkpoint or shipped model into ``out_dir``; returns the files.
 
@@ -172,6 +179,8 @@ def generate(
     names this run would write (or a ``generated.jsonl``) is refused before sampling, and a
     second run into a folder another run is writing fails at once (the folder is locked).
     ``progress`` shows a bar on stderr (default: when stderr is a terminal).
+    ``trim`` cuts each file where its sound has died away (default: for models of one-shots,
+    ``model.one_shots``); a watermarked file keeps at least the watermark's ``MIN_SECONDS``.
     """
     if n < 1 or (seconds is not None and not 0 < seconds <= MAX_SECONDS) or not 0 <= temperature < math.inf:
         raise WavesmithError(f"need -n >= 1, 0 < --seconds <= {MAX_SECONDS:g} and a finite --temperature >= 0")
@@ -211,7 +220,8 @@ def generate(
               "recordings (the choice is recorded in generated.jsonl)", file=sys.stderr)
     settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
-                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark, **options}
+                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark,
+                "trim": model.one_shots if trim is None else trim, **options}
     paths: list[Path] = []
     with _claim(out, n, format.lower()), _progress_bar(n, progress) as bar:
         for start in range(0, n, batch_size):
@@ -228,8 +238,12 @@ def generate(
                         "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
                         "speaker": speaker, "settings": settings}
                        for j in range(b)]
+            lengths = None
+            if model.one_shots if trim is None else trim:
+                shortest = round(W.MIN_SECONDS * info.sample_rate) if watermark else 0
+                lengths = [max(shortest, A.sound_end(c, info.sample_rate)) for c in A.as_float32(clips)]
             paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
-                                model=meta["model_name"], checkpoint_hash=meta["sha256"])
+                                model=meta["model_name"], checkpoint_hash=meta["sha256"], lengths=lengths)
             bar.update(b)
     return paths
 

@@ -87,6 +87,9 @@ def register(sub) -> None:
     g.add_argument("--guidance", type=float,
                    help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default 2)")
     g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
+    g.add_argument("--trim", action=argparse.BooleanOptionalAction, default=None,
+                   help="cut each file where its sound has died away (default: on for one-shot models such as "
+                   "drums; a watermarked file keeps at least 1 s)")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
     g.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                    help="trust and import this plug-in model, when the checkpoint names it (a checkpoint alone "
@@ -137,7 +140,7 @@ def _generate(args: argparse.Namespace) -> int:
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
         prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark, checkpoint=args.checkpoint,
-        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler},
+        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}, trim=args.trim,
     )
     if args.json:
         print(json.dumps([str(p) for p in paths]))

@@ -170,6 +170,15 @@ class GenerativeModel(nn.Module):
     sample_options: ClassVar[frozenset[str]] = frozenset()
 
     @property
+    def one_shots(self) -> bool:
+        """Whether each clip is one sound that ends when it dies away (a drum hit, a note).
+
+        ``generate`` then cuts each file after its sound (see ``--no-trim``), as a sample
+        library's files are cut, instead of padding every file with silence to the window.
+        """
+        return False
+
+    @property
     def greedy(self) -> bool:
         """Whether ``sample`` takes ``temperature=0``: the most likely value at every step (WaveNet)."""
         return False

@@ -214,6 +214,10 @@ class MelDiffusion(GenerativeModel):
     def random_crops(self) -> bool:
         return self.config.crops == "random"
 
+    @property
+    def one_shots(self) -> bool:
+        return self.config.crops == "start"  # trained on clips from their onsets: one sound each
+
     def adapt_weights(self, weights: dict[str, torch.Tensor], trained_on: DataInfo) -> dict[str, torch.Tensor]:
         """Label and speaker rows matched by name; a class the old model never saw starts as its "none" row."""
         for key, old, new in (("label_embed.weight", trained_on.labels, self.info.labels),
