@@ -63,7 +63,7 @@ class Vocoder(torch.nn.Module):
         x = M.to_rate(wave, rate, self.spec.sample_rate)
         hop = self.spec.hop
         padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % hop))
-        y = self(M.log_mel(padded, self.spec))[..., : x.shape[-1]]
+        y = self(M.log_mel(padded[:, 0], self.spec))[..., : x.shape[-1]]
         y = M.to_rate(y, self.spec.sample_rate, rate)
         return torch.nn.functional.pad(y, (0, max(0, wave.shape[-1] - y.shape[-1])))[..., : wave.shape[-1]]
 
@@ -111,9 +111,10 @@ def _load(name: str | os.PathLike, device) -> Vocoder:
         raise WavesmithError(f"unknown vocoder {text!r}; shipped vocoders: {', '.join(SHIPPED)} "
                              "(or give a hifigan run folder or checkpoint)")
     from wavesmith.generate import load_model  # a trained vocoder is a run like any other
+    from wavesmith.models.hifigan import HiFiGAN
 
     model, meta = load_model(text, str(device))
-    if not hasattr(model, "vocoder"):
+    if not isinstance(model, HiFiGAN):
         raise WavesmithError(f"{text} holds a {meta['model_name']!r} model, not a vocoder (train one with "
                              "--model hifigan)")
-    return model.vocoder()
+    return model.vocoder(text)
