@@ -22,9 +22,10 @@ of 16 one-second clips and reports multiples of real time (V1 with the universal
 V2 and V3 with random weights, since only their shape matters for speed), with
 ``torch.no_grad`` against ``torch.inference_mode`` and 1 against 2 threads.
 
-Sets: ``--speech`` (default /work/real-audio/speech-en, 8 kHz), ``--drums`` (default
-/work/real-audio/drums), or ``--db DB --split SPLIT`` (a clip database's split, e.g. the
-held-out test split of the database a vocoder was fine-tuned on).
+Sets: ``--speech`` (default $WAVESMITH_REAL_AUDIO/speech-en, 8 kHz; WAVESMITH_REAL_AUDIO
+defaults to /work/real-audio), ``--drums`` (default $WAVESMITH_REAL_AUDIO/drums), or
+``--db DB --split SPLIT`` (a clip database's split, e.g. the held-out test split of the
+database a vocoder was fine-tuned on).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def _magnitude(s: torch.Tensor, n_fft: int, hop: int, win: int, keep: torch.Tens
 
 
 def mr_stft(y: torch.Tensor, x: torch.Tensor, max_hz: float = SR / 2) -> float:
+    short = max(0, 2049 - len(x))  # the largest FFT's reflect padding needs more samples (silence added)
+    y, x = F.pad(y, (0, short)), F.pad(x, (0, short))
     total = 0.0
     for n_fft, hop, win in ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200)):
         keep = torch.arange(n_fft // 2 + 1) * SR / n_fft <= max_hz
@@ -169,8 +172,9 @@ def speed(clips: int = 16, seconds: float = 1.0) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vocoder", default="universal", help="shipped vocoder name or hifigan run folder")
-    ap.add_argument("--speech", default="/work/real-audio/speech-en")
-    ap.add_argument("--drums", default="/work/real-audio/drums")
+    real = Path(os.environ.get("WAVESMITH_REAL_AUDIO", "/work/real-audio"))
+    ap.add_argument("--speech", default=str(real / "speech-en"))
+    ap.add_argument("--drums", default=str(real / "drums"))
     ap.add_argument("--db", help="score a clip database's split instead of the speech and drums folders")
     ap.add_argument("--split", default="test")
     ap.add_argument("--clips", type=int, default=16, help="clips per set")
