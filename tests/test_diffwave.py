@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+import soundfile as sf
 import torch
 
 from toy_model import make_db
 from wavesmith.errors import WavesmithError
+from wavesmith.generate import generate
 from wavesmith.models.base import DataInfo
 from wavesmith.models.diffwave import SC09, Config, DiffWave
 from wavesmith.train import train
@@ -108,3 +110,6 @@ def test_diffwave_trains_through_the_engine_with_previews(tmp_path):
     assert out["step"] == 2 and out["best_valid_loss"] is not None
     previews = read(tmp_path / "run", "preview")
     assert previews and "preview_skipped" not in previews[0], previews
+    # generate: one window by default, a label by name.
+    files = generate(tmp_path / "run", tmp_path / "out", n=2, label="lo", seed=1, watermark=False)
+    assert [sf.info(str(f)).frames for f in files] == [400, 400]
