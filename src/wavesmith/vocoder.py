@@ -60,10 +60,10 @@ class Vocoder(torch.nn.Module):
 
     def resynthesize(self, wave: torch.Tensor, rate: int) -> torch.Tensor:
         """Analyse ``wave`` ``(B, 1, T)`` at ``rate`` and vocode it back to ``rate`` (same length)."""
-        x = M.to_rate(wave, rate, self.spec.sample_rate)
+        x = M.to_rate(wave[:, 0], rate, self.spec.sample_rate)
         hop = self.spec.hop
         padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % hop))
-        y = self(M.log_mel(padded[:, 0], self.spec))[..., : x.shape[-1]]
+        y = self(M.log_mel(padded, self.spec))[..., : x.shape[-1]]
         y = M.to_rate(y, self.spec.sample_rate, rate)
         return torch.nn.functional.pad(y, (0, max(0, wave.shape[-1] - y.shape[-1])))[..., : wave.shape[-1]]
 

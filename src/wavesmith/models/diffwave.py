@@ -160,6 +160,7 @@ class DiffWave(GenerativeModel):
     name = "diffwave"
     Config = Config
     train_defaults = {"ema_decay": 0.999, "grad_clip": 1.0}
+    sample_options = frozenset({"steps", "sampler", "grid", "guidance"})  # what generate may pass to sample
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
@@ -268,7 +269,9 @@ class DiffWave(GenerativeModel):
         grid = D.grid_for_betas(list(FAST_BETAS), self.schedule) if grid_kind == "diffwave6" else None
 
         def denoise(x, t, conditioned):
-            return self.denoise(x, t, label if conditioned else None)
+            # ``conditioned`` is one bool, or a bool per row when guidance batches both halves.
+            keep = torch.as_tensor(conditioned, device=x.device).expand(len(x))
+            return self.denoise(x, t, None if label is None else label.repeat(len(x) // n), drop=~keep)
 
         g = generator_for(seed, "cpu")
         shape = (n, 1, self.window)
