@@ -111,9 +111,10 @@ def _load(name: str | os.PathLike, device) -> Vocoder:
         raise WavesmithError(f"unknown vocoder {text!r}; shipped vocoders: {', '.join(SHIPPED)} "
                              "(or give a hifigan run folder or checkpoint)")
     from wavesmith.generate import load_model  # a trained vocoder is a run like any other
+    from wavesmith.models.hifigan import HiFiGAN
 
     model, meta = load_model(text, str(device))
-    if not hasattr(model, "vocoder"):
+    if not isinstance(model, HiFiGAN):
         raise WavesmithError(f"{text} holds a {meta['model_name']!r} model, not a vocoder (train one with "
                              "--model hifigan)")
-    return model.vocoder()
+    return model.vocoder(text)

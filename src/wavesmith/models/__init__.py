@@ -17,6 +17,8 @@ _MODULES = {
     "wavenet": "wavesmith.models.wavenet:WaveNet",
     "wavegan": "wavesmith.models.wavegan:WaveGAN",
     "mel-diffusion": "wavesmith.models.mel_diffusion:MelDiffusion",
+    "hifigan": "wavesmith.models.hifigan:HiFiGAN",
+    "diffwave": "wavesmith.models.diffwave:DiffWave",
 }
 
 
