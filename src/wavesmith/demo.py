@@ -8,8 +8,11 @@ every stage working on real recordings and where its outputs are, not to make go
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
+
+from wavesmith.errors import WavesmithError
 
 
 def run_demo(
@@ -28,7 +31,14 @@ def run_demo(
     from wavesmith.db import Database, bundled_clips_dir
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not 0 <= minutes < math.inf or n < 1 or not 0 <= seed < 2**32:
+        raise WavesmithError("need --minutes >= 0 (finite), -n >= 1 and a --seed in [0, 2^32)")
+    if out.exists() and not out.is_dir():
+        raise WavesmithError(f"--out {out} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WavesmithError(f"cannot make {out}: {e.strerror or e}") from None
     t0 = time.monotonic()
     db_path = out / "db"
     db = Database.open(db_path) if db_path.exists() else Database.create(db_path, sample_rate=16000, channels=1)

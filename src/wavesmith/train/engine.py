@@ -133,11 +133,6 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     d = D.from_env()
     dev = pick_device(device, d)
     run_dir = Path(run)
-    database = Database.open(db)
-    if not database.clips():
-        raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
-    database.check_store()  # a missing shard stops here, not mid-run with a run folder made
-
     if run_dir.exists() and not run_dir.is_dir():
         raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
     state = None
@@ -157,10 +152,18 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
     cls = models.get(model, allow_import=named_by_user)
     mc, tc = _resolve(cls, state, config_file, sets)
-    info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
-    if state is not None:
-        _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
-        _check_resume(state, database, tc)
+    database = Database.open(db)
+    try:  # a refused database is closed again (its connection would keep -wal and -shm files)
+        if not database.clips():
+            raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
+        database.check_store()  # a missing shard stops here, not mid-run with a run folder made
+        info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
+        if state is not None:
+            _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+            _check_resume(state, database, tc)
+    except BaseException:
+        database.close()
+        raise
 
     D.init(d, dev)
     clean = False
@@ -240,7 +243,10 @@ class _Loop:
     def begin(self) -> None:
         """Write the resolved config and open the logs (rank 0)."""
         if self.d.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WavesmithError(f"cannot make the run folder {self.run_dir}: {e.strerror or e}") from None
             header = f"# wavesmith train --model {self.name}\n"
             body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
             write_text(self.run_dir / CONFIG_FILE, header + body)
