@@ -51,7 +51,9 @@ def peak_mb(*args: str) -> tuple[float, subprocess.CompletedProcess]:
 
 
 @pytest.fixture(scope="module")
-def hour(tmp_path_factory) -> Path:
+def hour(tmp_path_factory, request) -> Path:
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("writes and reads an hour of audio (about a minute): opt in with -m slow")
     root = tmp_path_factory.mktemp("hour")
     for folder in ("gen", "ref", "short"):
         (root / folder).mkdir()
