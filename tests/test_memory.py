@@ -1,10 +1,11 @@
 """Memory on an hour-long file: ``evaluate``, ``detect`` and ``db add`` stay under a stated bound.
 
 Each command runs in its own process; its peak resident memory (``ru_maxrss`` of that child)
-must stay under :data:`BOUND_MB`. An hour of 16 kHz mono is 230 MB as float32, so a command
-that held the whole file in a few intermediate copies, or padded a batch to it, would pass
-the bound several times over (the probe saw 23 GB for ``evaluate`` and 9.2 GB for ``detect``
-on a 3-hour file). Slow (about a minute): run with ``-m slow``.
+must stay under :data:`BOUND_MB` (``db add``: :data:`DB_ADD_BOUND_MB`). An hour of 16 kHz mono
+is 230 MB as float32. Measured on this hour before issue 18's fixes: ``detect`` 3.4 GB and
+``db add`` 833 MB (``evaluate`` was not run: it padded a batch of 13 clips to the hour, tens
+of GB; the probe saw 23 GB); after them: 894 MB, 485 MB, and 345 MB for ``evaluate``.
+Slow (about a minute): run with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from toy_model import tone
 pytestmark = pytest.mark.slow
 
 BOUND_MB = 1200  # the Python process with torch imported is about 400 MB of this
+DB_ADD_BOUND_MB = 700  # no torch; the stored hour (115 MB of int16) and one float32 copy of it
 RATE = 16000
 SRC = Path(wavesmith.__file__).resolve().parents[1]
 
@@ -85,7 +87,7 @@ def test_db_add_and_evaluate_against_an_hour_long_clip_stay_bounded(hour):
                    env={**os.environ, "PYTHONPATH": str(SRC)}, check=True, capture_output=True)
     mb, _ = peak_mb("db", "add", str(db), str(hour / "gen"), str(hour / "short"), "--workers", "1")
     print(f"db add: {mb:.0f} MB")
-    assert mb < BOUND_MB
+    assert mb < DB_ADD_BOUND_MB
     mb, _ = peak_mb("evaluate", str(hour / "ref"), "--db", str(db), "--split", "train")
     print(f"evaluate (database): {mb:.0f} MB")
     assert mb < BOUND_MB
