@@ -24,11 +24,11 @@ import sys
 import time
 from pathlib import Path
 
+import degrade
 import numpy as np
 
 from wavesmith import audio as A
-from wavesmith.evaluate import classifier as C
-from wavesmith.evaluate import degrade as D
+from wavesmith.evaluate import classifier
 from wavesmith.evaluate.core import RealSets, evaluate_arrays
 
 SR = 16000
@@ -38,7 +38,7 @@ REAL = Path(os.environ.get("WAVESMITH_REAL_AUDIO", "/work/real-audio"))
 RULES = [("hihat", r"(hh|chh|ohh|hat|hihat|hhat)"), ("kick", r"(kick|bd|bassdrum|kik)"),
          ("snare", r"(snare|sn|sd|rimshot)"), ("tom", r"(tom|tm|floortom)"),
          ("cymbal", r"(crash|ride|rd|splash|china|cym|cymbal)")]
-# damage kind (see wavesmith.evaluate.degrade.damage) -> strengths, mildest first
+# damage kind (see degrade.damage) -> strengths, mildest first
 DAMAGE = {"noise": (20, 10, 0), "lowpass": (4000, 2000, 1000), "clip": (0.5, 0.1, 0.02)}
 KEY_METRICS = ("fd_logmel", "fd_classifier", "inception_score", "ndb_k", "centroid_w1", "loudness_w1", "memorization")
 
@@ -95,12 +95,12 @@ def main() -> int:
                     held_out=pick(1))
     clf = None
     if names_sorted:
-        clf = C.train(pick(0), y[part[0]], names_sorted, SR, pick(1), y[part[1]])
+        clf = classifier.train(pick(0), y[part[0]], names_sorted, SR, pick(1), y[part[1]])
     fresh, y_fresh = pick(3), y[part[3]]
     conditions = {"real_fresh": fresh}
     for kind, strengths in DAMAGE.items():
         for s in strengths:
-            conditions[f"{kind}={s}"] = D.damage(fresh, kind, s, SR)
+            conditions[f"{kind}={s}"] = degrade.damage(fresh, kind, s, SR)
     conditions["train_copies"] = pick(0)[: len(fresh)]
     results = {}
     for cond, cs in conditions.items():

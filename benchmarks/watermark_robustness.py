@@ -29,7 +29,8 @@ from wavesmith import audio as A
 from wavesmith import plot
 from wavesmith.errors import WavesmithError
 from wavesmith.watermark import MIN_SECONDS, detect, embed
-from wavesmith.watermark.spread import MIN_MARK_DBFS, TARGET_SNR_DB, frame_snr_db
+from wavesmith.watermark.spread import MIN_MARK_DBFS, TARGET_SNR_DB
+from wavesmith.watermark.spread_embed import frame_snr_db
 
 ATTACKS = ["none", "mp3_64k", "opus_32k", "resample_8k", "noise_20db", "gain_-10db", "gain_+10db",
            "lowpass_4k", "crop_1s", "shift_fraction", "mix_0db", "speed_5pct"]

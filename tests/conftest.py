@@ -1,8 +1,9 @@
-"""Settings shared by every test."""
+"""Settings and fixtures shared by the tests (helpers they share live in sounds.py and toy_model.py)."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -14,3 +15,12 @@ def signing_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAVESMITH_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "wavesmith-config"))
         yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: a second thread only spins against the others."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

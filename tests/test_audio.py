@@ -2,19 +2,15 @@ import numpy as np
 import pytest
 import torch
 
+from sounds import tone
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.plot import spectrogram_png
 
 
-def tone(freq=440.0, rate=16000, seconds=0.5, channels=1):
-    t = np.arange(int(rate * seconds)) / rate
-    return np.repeat((0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None], channels, axis=0)
-
-
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3", "aiff"])
 def test_write_then_read_round_trips_every_output_format(tmp_path, fmt):
-    x = tone(channels=2)
+    x = tone(440, 16000, 0.5, channels=2).T
     path = A.write(tmp_path / f"a.{fmt}", x, 16000)
     y, rate = A.read(path)
     assert rate == 16000 and y.shape[0] == 2
@@ -24,7 +20,7 @@ def test_write_then_read_round_trips_every_output_format(tmp_path, fmt):
 
 
 def test_load_converts_rate_and_channels(tmp_path):
-    A.write(tmp_path / "s.wav", tone(1000, 44100, 1.0, channels=2), 44100)
+    A.write(tmp_path / "s.wav", tone(1000, 44100, 1.0, channels=2).T, 44100)
     y = A.load(tmp_path / "s.wav", 16000, channels=1)
     assert y.shape == (1, 16000)
     spectrum = np.abs(np.fft.rfft(y[0]))
@@ -51,7 +47,7 @@ def test_mulaw_round_trip_error_is_within_one_quantization_step():
 
 def test_log_mel_frame_count_and_peak_bin():
     rate, hop = 16000, 256
-    x = torch.from_numpy(tone(2000, rate, 1.0))
+    x = torch.from_numpy(tone(2000, rate, 1.0).T.copy())
     mel = A.log_mel(x, rate, n_fft=1024, hop_length=hop, n_mels=80)
     assert mel.shape == (1, 80, rate // hop + 1)
     fb = A.mel_filterbank(rate, 1024, 80)
@@ -60,7 +56,7 @@ def test_log_mel_frame_count_and_peak_bin():
 
 
 def test_spectrogram_png_is_a_valid_png():
-    data = spectrogram_png(tone(), 16000, height=64)
+    data = spectrogram_png(tone(440, 16000, 0.5).T, 16000, height=64)
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
 
 

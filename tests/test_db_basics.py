@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from test_db_fixtures import make_corpus, tone, write
+from sounds import make_corpus, tone, write
 from wavesmith.db import Database
 from wavesmith.db.catalog import FORMAT_VERSION, split_for
 from wavesmith.errors import WavesmithError

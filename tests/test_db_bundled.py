@@ -11,7 +11,7 @@ def test_bundled_clips_are_short_mono_16k_flac_in_label_folders():
     root = bundled_clips_dir()
     files = sorted(root.glob("*/*.flac"))
     assert 40 <= len(files) <= 60
-    assert {p.parent.name for p in files} == {"kick", "snare", "hat", "tom"}
+    assert {p.parent.name for p in files} == {"kick", "snare", "hihat", "tom"}
     for p in files:
         i = sf.info(str(p))
         assert (i.samplerate, i.channels) == (16000, 1)
@@ -31,5 +31,5 @@ def test_bundled_clips_build_a_labelled_database(tmp_path):
     db = Database.create(tmp_path / "db")
     summary = db.add([bundled_clips_dir()], label_from="parent", progress=False)
     assert summary["errors"] == 0 and summary["ignored_not_audio"] == 2  # the two .txt files
-    assert db.labels == ["hat", "kick", "snare", "tom"]
+    assert db.labels == ["hihat", "kick", "snare", "tom"]
     assert len(db) == len(list(bundled_clips_dir().glob("*/*.flac")))

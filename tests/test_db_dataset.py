@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_db_fixtures import tone, write
+from sounds import tone, write
 from wavesmith.db import ClipDataset, Database
 
 RATE = 16000

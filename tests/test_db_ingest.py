@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from test_db_fixtures import make_corpus, tone, write
+from sounds import make_corpus, tone, write
 from wavesmith.db import Database
 from wavesmith.db.catalog import split_for
 from wavesmith.errors import WavesmithError

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import degrade
 import numpy as np
 import pytest
 
 from wavesmith import audio as A
 from wavesmith.cli import main
 from wavesmith.db import Database
-from wavesmith.evaluate import degrade as D
 from wavesmith.evaluate import evaluate
 from wavesmith.evaluate.run import classifier_for
 
@@ -21,9 +21,9 @@ SR = 8000
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("evaldb")
-    clips, labels = D.synthetic_clips(120, SR, seed=1, seconds=0.5)
+    clips, labels = degrade.synthetic_clips(120, SR, seed=1, seconds=0.5)
     for i, (c, k) in enumerate(zip(clips, labels, strict=True)):
-        A.write(root / "src" / D.LABELS[k] / f"c{i:03d}.wav", c, SR)
+        A.write(root / "src" / degrade.LABELS[k] / f"c{i:03d}.wav", c, SR)
     db = Database.create(root / "db", sample_rate=SR, split_ratios=(0.6, 0.2, 0.2))
     db.add([root / "src"], label_from="parent", progress=False)
     classifier_for(db, max_steps=50, batch_size=32)  # cache a quickly trained classifier; evaluate() reuses it
@@ -32,12 +32,12 @@ def db_path(tmp_path_factory) -> Path:
 
 
 def _generated(folder: Path, n: int = 24, seed: int = 7, labels_shift: int | None = 0) -> Path:
-    clips, labels = D.synthetic_clips(n, SR, seed=seed, seconds=0.5)
+    clips, labels = degrade.synthetic_clips(n, SR, seed=seed, seconds=0.5)
     lines = []
     for i, (c, k) in enumerate(zip(clips, labels, strict=True)):
         A.write(folder / f"g{i:02d}.wav", c, SR)
         if labels_shift is not None:
-            lines.append(json.dumps({"file": f"g{i:02d}.wav", "label": D.LABELS[(k + labels_shift) % 4]}))
+            lines.append(json.dumps({"file": f"g{i:02d}.wav", "label": degrade.LABELS[(k + labels_shift) % 4]}))
     if lines:
         (folder / "generated.jsonl").write_text("\n".join(lines) + "\n")
     return folder
@@ -86,7 +86,7 @@ def test_unreadable_files_are_listed_and_skipped(db_path, tmp_path):
 
 
 def test_other_rates_and_stereo_files_are_converted_and_reported(db_path, tmp_path):
-    clips, _ = D.synthetic_clips(8, 16000, seed=3, seconds=0.5)
+    clips, _ = degrade.synthetic_clips(8, 16000, seed=3, seconds=0.5)
     for i, c in enumerate(clips):
         A.write(tmp_path / "gen" / f"s{i}.wav", np.repeat(c, 2, axis=0), 16000)
     res = evaluate(tmp_path / "gen", db=db_path)
@@ -104,7 +104,7 @@ def test_empty_folder_is_a_one_line_error(db_path, tmp_path, capsys):
 
 
 def test_database_without_a_test_split_is_a_one_line_error(tmp_path, capsys):
-    clips, _ = D.synthetic_clips(6, SR, seed=2, seconds=0.5)
+    clips, _ = degrade.synthetic_clips(6, SR, seed=2, seconds=0.5)
     for i, c in enumerate(clips):
         A.write(tmp_path / "src" / f"c{i}.wav", c, SR)
     with Database.create(tmp_path / "db", sample_rate=SR, split_ratios=(1, 0, 0)) as db:
@@ -133,7 +133,7 @@ def test_classifier_is_retrained_when_the_database_changes(db_path, tmp_path):
     with Database.open(copy) as db:
         clf, info = classifier_for(db, max_steps=5)
         assert info["cached"] is True
-        clips, _ = D.synthetic_clips(4, SR, seed=99, seconds=0.5)
+        clips, _ = degrade.synthetic_clips(4, SR, seed=99, seconds=0.5)
         for i, c in enumerate(clips):
             A.write(tmp_path / "more" / "tone_low" / f"m{i}.wav", c, SR)
         db.add([tmp_path / "more"], label_from="parent", progress=False)
@@ -145,7 +145,7 @@ def test_classifier_is_retrained_when_the_database_changes(db_path, tmp_path):
 def test_quick_metrics_rank_real_clips_above_noise(db_path):
     from wavesmith.evaluate import quick_metrics
 
-    real, _ = D.synthetic_clips(16, 16000, seed=21, seconds=0.5)  # another rate: resampled to the database's
+    real, _ = degrade.synthetic_clips(16, 16000, seed=21, seconds=0.5)  # another rate: resampled to the database's
     rng = np.random.default_rng(0)
     noise = [(0.05 * rng.standard_normal((1, 8000))).astype(np.float32) for _ in range(16)]
     import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wavesmith.evaluate import features as F
+from wavesmith.evaluate import features
 from wavesmith.evaluate import memorization as M
 from wavesmith.evaluate import metrics as m
 
@@ -61,14 +61,14 @@ def test_features_of_tone_noise_and_silence():
     tone = np.zeros((1, sr), np.float32)
     tone[0, : sr // 2] = 0.5 * np.sin(2 * np.pi * 220 * t[: sr // 2]) + 0.2 * np.sin(2 * np.pi * 440 * t[: sr // 2])
     noise = (0.1 * np.random.default_rng(0).standard_normal((1, sr))).astype(np.float32)
-    f = F.extract([tone, noise, np.zeros((1, sr), np.float32)], sr)
+    f = features.extract([tone, noise, np.zeros((1, sr), np.float32)], sr)
     assert f.f0[0] == pytest.approx(220, rel=0.03)  # YIN picks the fundamental, not the louder-looking partial
     assert np.isnan(f.f0[1]) and np.isnan(f.f0[2])
     assert f.duration[0] == pytest.approx(0.5, abs=0.05)  # half of the clip is silent
     assert f.duration[2] == 0.0
     assert f.loudness[1] == pytest.approx(-20.0, abs=0.3)  # RMS 0.1
     assert f.centroid[1] > 3000 > f.centroid[0]
-    assert f.embedding.shape == (3, 2 * F.N_MELS)
+    assert f.embedding.shape == (3, 2 * features.N_MELS)
 
 
 def test_nearest_neighbour_threshold_ignores_exact_duplicates_in_the_held_out_set():

@@ -7,11 +7,11 @@ runs in seconds; the same check on real recordings is ``benchmarks/evaluate_orde
 
 from __future__ import annotations
 
+import degrade
 import numpy as np
 import pytest
 
-from wavesmith.evaluate import classifier as C
-from wavesmith.evaluate import degrade as D
+from wavesmith.evaluate import classifier
 from wavesmith.evaluate import metrics as m
 from wavesmith.evaluate.core import RealSets, evaluate_arrays
 from wavesmith.evaluate.features import extract
@@ -21,17 +21,17 @@ SR = 8000
 
 @pytest.fixture(scope="module")
 def world():
-    train, y_train = D.synthetic_clips(160, SR, seed=1, seconds=0.5)
-    ref, y_ref = D.synthetic_clips(48, SR, seed=2, seconds=0.5)
-    floor, y_floor = D.synthetic_clips(48, SR, seed=3, seconds=0.5)
-    fresh, y_fresh = D.synthetic_clips(48, SR, seed=4, seconds=0.5)
-    clf = C.train(train, y_train, list(D.LABELS), SR, ref, y_ref, max_steps=50, batch_size=32)
+    train, y_train = degrade.synthetic_clips(160, SR, seed=1, seconds=0.5)
+    ref, y_ref = degrade.synthetic_clips(48, SR, seed=2, seconds=0.5)
+    floor, y_floor = degrade.synthetic_clips(48, SR, seed=3, seconds=0.5)
+    fresh, y_fresh = degrade.synthetic_clips(48, SR, seed=4, seconds=0.5)
+    clf = classifier.train(train, y_train, list(degrade.LABELS), SR, ref, y_ref, max_steps=50, batch_size=32)
     real = RealSets(SR, ref, floor, train, [f"train{i}" for i in range(len(train))], y_ref, y_floor, held_out=ref)
     return {"real": real, "clf": clf, "fresh": fresh, "y_fresh": y_fresh, "train": train}
 
 
 def _damaged(clips, kind, strength):
-    return D.damage(clips, kind, strength, SR)
+    return degrade.damage(clips, kind, strength, SR)
 
 
 def _fd_logmel(clips, ref_feats):

@@ -6,10 +6,10 @@ import re
 import shutil
 from pathlib import Path
 
+import degrade
 import pytest
 
 from wavesmith import audio as A
-from wavesmith.evaluate import degrade as D
 from wavesmith.evaluate import evaluate
 
 SR = 8000
@@ -19,8 +19,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
-    ref, _ = D.synthetic_clips(16, SR, seed=1, seconds=0.5)
-    gen, _ = D.synthetic_clips(6, SR, seed=2, seconds=0.5)
+    ref, _ = degrade.synthetic_clips(16, SR, seed=1, seconds=0.5)
+    gen, _ = degrade.synthetic_clips(6, SR, seed=2, seconds=0.5)
     for i, c in enumerate(ref):
         A.write(root / "ref" / f"r{i:02d}.wav", c, SR)
     for i, c in enumerate(gen):

@@ -23,3 +23,21 @@ def test_written_file_gets_the_users_usual_mode_not_owner_only(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_path_with_fsync_flushes_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    from wavesmith import files
+
+    events = []
+    monkeypatch.setattr(files.os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))))
+    real_replace = os.replace
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append(("replace", str(b))), real_replace(a, b)))
+    target = tmp_path / "x.pt"
+    with files.atomic_path(target, fsync=True) as tmp:
+        tmp.write_bytes(b"data")
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].endswith(".tmp.pt") and events[2][1] == str(tmp_path) and target.read_bytes() == b"data"
+    events.clear()
+    with files.atomic_path(tmp_path / "y.txt") as tmp:
+        tmp.write_text("plain")
+    assert [e[0] for e in events] == ["replace"]  # no fsync unless asked

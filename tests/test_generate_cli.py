@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from wavesmith.train import train
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     db = make_db(root)
-    sets = ["steps=3", "workers=0", "batch_size=4", "preview_every=0", "valid_every=0", "warmup_steps=1"]
+    sets = ["steps=3", "workers=0", "batch_size=4", "preview_every=0", "valid_every=0", "warmup_steps=1",
+            "checkpoint_every=2"]
     train(db, "toy_model:ToyModel", root / "run", sets=sets, progress=False)
     return root / "run"
 
@@ -41,6 +43,21 @@ def test_load_model_uses_the_ema_weights(run_dir):
     for k, v in model.state_dict().items():
         assert torch.equal(v, state["ema"]["shadow"][k]), k
     assert any(not torch.equal(state["ema"]["shadow"][k], state["model"][k]) for k in state["model"])
+
+
+def test_a_run_gives_its_best_pt_by_default_and_its_newest_checkpoint_with_last(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    older, newest = ckpt.list_checkpoints(run)
+    ckpt.mark_best(older)  # a run whose best validation loss came before its last step
+    _, meta = load_model(run)
+    assert meta["step"] == 2 and meta["path"].endswith("best.pt")
+    assert load_model(run, checkpoint="last")[1]["path"] == str(newest)
+    assert main(["generate", str(run), "--checkpoint", "last", "-n", "1", "--seconds", "0.25", "--out",
+                 str(tmp_path / "g"), "--no-watermark"]) == 0
+    assert records(tmp_path / "g")[0]["step"] == 3
+    (run / "checkpoints" / "best.pt").unlink()  # no best.pt (empty valid split): the newest
+    assert load_model(run)[1]["step"] == 3
 
 
 def test_same_seed_gives_the_same_files_and_each_file_is_reproducible_alone(run_dir, tmp_path):
@@ -119,7 +136,7 @@ def test_truncated_checkpoint_is_a_one_line_error(run_dir, tmp_path):
     bad.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(WavesmithError, match="truncated or corrupt"):
         load_model(bad)
-    with pytest.raises(WavesmithError, match="no such run or checkpoint"):
+    with pytest.raises(WavesmithError, match="no run, checkpoint or shipped model named"):
         load_model(tmp_path / "missing")
 
 
@@ -144,3 +161,18 @@ def test_save_clips_checks_each_written_file_and_records_whether_its_mark_is_fou
     assert lost["watermark"]["verified"] is False and "its watermark" in lost["watermark_reason"]
     err = capsys.readouterr().err
     assert "001.wav: its watermark" in err and "000.wav" not in err
+
+
+def test_ogg_files_are_watermarked_but_unsigned_and_the_user_is_told(tmp_path, capsys):
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 1, 16000)).astype(np.float32)
+    save_clips(audio, 16000, tmp_path, [{}, {}], format="ogg", model="m", checkpoint_hash="h")
+    recs = records(tmp_path)
+    assert [r["c2pa"]["signed"] for r in recs] == [False, False] and "ogg" in recs[0]["c2pa"]["reason"]
+    assert isinstance(recs[0]["watermark"]["payload"], int)
+    err = capsys.readouterr().err
+    assert err.count("C2PA manifest not written") == 1 and "000.ogg" in err
+
+
+def test_file_seeds_stay_those_of_earlier_versions():
+    # Pinned: a recorded seed must remake its file with every later version.
+    assert [file_seed(7, i) for i in range(4)] == [7, 1711099005, 1077072701, 1475561657]

@@ -164,3 +164,21 @@ def test_model_train_defaults_apply_before_the_users_settings(db, tmp_path, monk
     state, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "r")[-1])
     assert state["config"]["train"]["grad_clip"] == 0.0  # the model's wish
     assert state["config"]["train"]["ema_decay"] == 0.25  # the user's --set wins over it
+
+
+def test_validation_ranks_checkpoints_on_the_ema_weights(db, tmp_path, monkeypatch):
+    from toy_model import ToyModel
+
+    seen = []
+    measure = ToyModel.validation_loss
+
+    def spy(self, batch):
+        seen.append(float(self.gain))
+        return measure(self, batch)
+
+    monkeypatch.setattr(ToyModel, "validation_loss", spy)
+    run(db, tmp_path / "r", "steps=3", "valid_every=3", "ema_decay=0.9", "warmup_steps=0", "model.lr=0.1")
+    state, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "r")[-1])
+    ema, raw = float(state["ema"]["shadow"]["gain"]), float(state["model"]["gain"])
+    assert abs(ema - raw) > 1e-3  # the two differ, so the check below can tell which one validation saw
+    assert seen and all(g == pytest.approx(ema, abs=1e-7) for g in seen)

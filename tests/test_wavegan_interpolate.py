@@ -72,11 +72,11 @@ def test_bad_requests_are_one_line_errors(run_dir, tmp_path, monkeypatch):
     with pytest.raises(WavesmithError, match="unknown label"):
         interpolate(run_dir, 1, 2, 3, tmp_path / "b", label="snare")
     import wavesmith.generate as G
+    from toy_model import Config, ToyModel
+    from wavesmith.models.base import DataInfo
 
-    class NoLatent(torch.nn.Module):
-        name = "wavenet"
-
-    monkeypatch.setattr(G, "load_model", lambda run, device=None: (NoLatent(), {}))
+    no_latent = ToyModel(Config(), DataInfo(8000))  # declares no latent space (the contract's default)
+    monkeypatch.setattr(G, "load_model", lambda run, device=None: (no_latent, {}))
     with pytest.raises(WavesmithError, match="no latent space.*--model wavegan"):
         interpolate(run_dir, 1, 2, 3, tmp_path / "c")
 

@@ -8,15 +8,10 @@ import torch
 from wavesmith.errors import WavesmithError
 from wavesmith.models import get
 from wavesmith.models.base import DataInfo
-from wavesmith.models.wavegan import (
-    Config,
-    WaveGAN,
-    gradient_penalty,
-    periodic_buzz_db,
-    phase_shuffle,
-    polyphase_weight,
-    spectral_distance,
-)
+from wavesmith.models.wavegan import Config, WaveGAN
+from wavesmith.models.wavegan_diagnostics import periodic_buzz_db, spectral_distance
+from wavesmith.models.wavegan_fast import polyphase_weight
+from wavesmith.models.wavegan_networks import gradient_penalty, phase_shuffle
 
 
 def tiny(window: int = 1024, rate: int = 16000, channels: int = 1, labels: tuple[str, ...] = (), **kw) -> WaveGAN:
@@ -79,11 +74,21 @@ def test_temperature_scales_the_latent():
 def test_fast_inference_path_matches_the_transposed_convolution(window):
     model = tiny(window=window, channels=2)
     z = model.latent(2, seed=0)
-    with torch.no_grad():  # polyphase convolutions
-        fast = model.generator(z)
-    with torch.enable_grad():  # nn.ConvTranspose1d
-        slow = model.generator(z)
+    with torch.no_grad():
+        fast = model.generator(z, polyphase=True)
+        slow = model.generator(z)  # nn.ConvTranspose1d
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-4)
+
+
+def test_no_grad_alone_does_not_switch_the_generator_to_the_polyphase_path():
+    model = tiny(window=4096)
+    z = model.latent(2, seed=0)
+    with torch.enable_grad():
+        trained_path = model.generator(z).detach()
+    with torch.no_grad():  # a caller's no_grad (an evaluation loop) keeps the same computation
+        assert torch.equal(model.generator(z), trained_path)
+    with pytest.raises(RuntimeError, match="for inference"):
+        model.generator(z, polyphase=True)  # with gradients on: refused, not silently detached
 
 
 def test_bf16_inference_stays_close_to_float32():

@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: one torch thread here too)
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
-from wavesmith.models.wavenet_fast import Generator, TorchGenerator
+from wavesmith.models.wavenet_cuda import TorchGenerator
+from wavesmith.models.wavenet_fast import Generator
 
 SMALL = dict(layers=6, stacks=2, kernel_size=3, residual_channels=16, gate_channels=32, skip_channels=16,
              cond_channels=8, n_mels=20, n_fft=256, hop_length=64)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(**kw) -> WaveNet:
@@ -50,7 +52,10 @@ def test_cached_generation_matches_full_forward(conditioning, output, engine):
     n, samples = 3, 700 if engine is Generator else 300  # (torch runs eagerly on a CPU: slow)
     mel = model.mel(torch.randn(n, samples) * 0.2) if conditioning == "mel" else None
     h = model.conditioning(n, samples, torch.tensor([0, 2, 1]) if conditioning == "label" else None, mel)
-    values, outputs = engine(model, n, h).run(samples, None, seed=3, keep_outputs=True)
+    gen = engine(model, n, h)
+    values, outputs = gen.run(samples, None, seed=3, keep_outputs=True)
+    if engine is graph_flow:  # the capture's warm-up steps and in-place reset really ran
+        assert gen.flow == "graph-eager"
     full = full_forward_outputs(model, torch.as_tensor(values), h)
     fast = torch.as_tensor(outputs).permute(1, 2, 0)
     assert full.abs().max() > 0.3  # the comparison is not between near-zero numbers

@@ -14,13 +14,7 @@ from wavesmith.models.wavenet import Config, WaveNet, mol_log_prob, quantize16
 SMALL = dict(layers=6, stacks=2, kernel_size=3, residual_channels=16, gate_channels=32, skip_channels=16)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: a second thread only spins against the others."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(**kw) -> WaveNet:
@@ -83,7 +77,7 @@ def test_mixture_of_logistics_assigns_probabilities_summing_to_one_over_16_bit_v
     logp = mol_log_prob(params.expand(1, 3 * m, grid.shape[1]), grid, m)
     assert torch.exp(logp.double()).sum().item() == pytest.approx(1.0, abs=2e-3)
     mu = params[0, m + params[0, :m, 0].argmax(), 0]
-    near, far = quantize16(mu.reshape(1, 1)), quantize16((mu + 1.0).clamp(-1, 1).reshape(1, 1) * 0 + (-mu).sign())
+    near, far = quantize16(mu.reshape(1, 1)), quantize16((-mu).sign().reshape(1, 1))  # the far end of [-1, 1] from mu
     assert mol_log_prob(params, near, m) > mol_log_prob(params, far, m)
 
 

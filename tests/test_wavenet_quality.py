@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from test_wavenet_model import one_torch_thread  # noqa: F401  (autouse: deterministic, no spinning)
 from wavesmith.models.base import DataInfo
 from wavesmith.models.wavenet import Config, WaveNet
 
 RATE = 8000
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pluck(rng: np.random.Generator, f0: float, n: int, decay: float = 0.985) -> np.ndarray:
@@ -75,9 +76,7 @@ def test_the_check_rejects_silence_steady_tones_and_noise_and_accepts_the_corpus
 
 
 @pytest.mark.slow
-def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("about a minute of training: opt in with -m slow")
+def test_briefly_trained_model_generates_plucks_not_silence_tone_or_noise():
     seed = int(os.environ.get("WAVENET_QUALITY_SEED", "0"))
     data = corpus(seed)
     torch.manual_seed(seed)

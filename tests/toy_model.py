@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from sounds import tone
 from wavesmith import models
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import GenerativeModel, generator_for
@@ -92,11 +92,6 @@ class ToyModel(GenerativeModel):
         return out
 
 
-def tone(freq: float, rate: int, seconds: float) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return (0.4 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
 def make_db(root: Path, n: int = 20, rate: int = 8000, seconds: float = 0.3, labels=("hi", "lo"),
             split_ratios=(0.6, 0.3, 0.1)) -> Path:
     """A small clip database of tones in ``root/db`` (labels from folder names)."""
@@ -108,7 +103,7 @@ def make_db(root: Path, n: int = 20, rate: int = 8000, seconds: float = 0.3, lab
     for i in range(n):
         label = labels[i % len(labels)]
         (src / label).mkdir(parents=True, exist_ok=True)
-        sf.write(str(src / label / f"t{i:02d}.wav"), tone(200 + 40 * i, rate, seconds), rate)
+        sf.write(str(src / label / f"t{i:02d}.wav"), tone(200 + 40 * i, rate, seconds, amp=0.4), rate)
     db = Database.create(root / "db", sample_rate=rate, channels=1, split_ratios=split_ratios)
     db.add([src], label_from="parent", workers=1, progress=False)
     db.close()

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import atomic_path
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
     try:
         i = sf.info(str(path))
     except Exception as e:  # libsndfile errors, permission errors, missing files
-        raise WavesmithError(f"cannot read {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot read {path}: {one_line(e)}") from None
     return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), str(i.format))
 
 
@@ -92,7 +92,7 @@ def read(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.
                 return _read_ffmpeg(path, max_seconds)
             except WavesmithError:
                 pass
-        raise WavesmithError(f"cannot decode {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot decode {path}: {one_line(e)}") from None
     return np.ascontiguousarray(data.T), int(rate)
 
 
@@ -152,25 +152,39 @@ def write(
     samples are clipped to [-1, 1]. A reader never sees a half-written file.
     """
     path = Path(path)
-    fmt = (format or path.suffix.lstrip(".")).lower()
-    if fmt in ("aif", "aifc"):
-        fmt = "aiff"
-    if fmt not in WRITE_FORMATS:
-        raise WavesmithError(f"cannot write {path}: unsupported format {fmt!r} (use one of {', '.join(WRITE_FORMATS)})")
+    fmt = check_format(format or path.suffix, f"cannot write {path}: ")
     major, subtype = WRITE_FORMATS[fmt]
     try:
         with atomic_path(path) as tmp:
             sf.write(str(tmp), _frames(audio), int(sample_rate), format=major, subtype=subtype)
     except Exception as e:
-        raise WavesmithError(f"cannot write {path}: {_reason(e)}") from None
+        raise WavesmithError(f"cannot write {path}: {one_line(e)}") from None
     return path
+
+
+def check_format(format: str, context: str = "") -> str:
+    """``format`` (``"FLAC"``, ``".wav"``, ``"aif"``...) as a key of :data:`WRITE_FORMATS`.
+
+    A format wavesmith cannot write is a :class:`WavesmithError` listing the ones it can,
+    its message prefixed with ``context``.
+    """
+    fmt = format.lower().lstrip(".")
+    fmt = "aiff" if fmt in ("aif", "aifc") else fmt
+    if fmt not in WRITE_FORMATS:
+        raise WavesmithError(f"{context}unsupported format {format!r}; use one of {', '.join(WRITE_FORMATS)}")
+    return fmt
+
+
+def as_float32(audio: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A float32 numpy array of ``audio``: a numpy array, or a torch tensor on any device."""
+    if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
+        audio = audio.detach().float().cpu().numpy()
+    return np.asarray(audio, dtype=np.float32)
 
 
 def _frames(audio: np.ndarray | torch.Tensor) -> np.ndarray:
     """``(channels, samples)`` as libsndfile takes it: ``(samples, channels)``, clipped, no NaN."""
-    if hasattr(audio, "detach"):  # a torch tensor (torch is imported lazily: db commands start fast)
-        audio = audio.detach().float().cpu().numpy()
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = as_float32(audio)
     if audio.ndim == 1:
         audio = audio[None]
     return np.clip(np.nan_to_num(audio.T, nan=0.0), -1.0, 1.0)
@@ -225,18 +239,32 @@ def mulaw_decode(q: torch.Tensor, quantization_channels: int = 256) -> torch.Ten
 
 
 def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None, scale: str = "htk"
 ) -> torch.Tensor:
-    """Triangular filters on the HTK mel scale, area-normalised: ``(n_mels, n_fft // 2 + 1)``."""
+    """Triangular filters, area-normalised as Slaney's: ``(n_mels, n_fft // 2 + 1)``.
+
+    ``scale`` places the centres: ``"htk"`` (2595 log10(1 + f/700)) or ``"slaney"``
+    (linear to 1 kHz, logarithmic above; the Auditory Toolbox's and librosa's default,
+    which the pretrained HiFi-GAN vocoders were trained with).
+    """
     import torch
 
     fmax = fmax or sample_rate / 2
+    if scale not in ("htk", "slaney"):
+        raise ValueError(f"mel scale must be 'htk' or 'slaney', not {scale!r}")
+    step, knee, log_step = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
 
     def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+        f = np.asarray(f, dtype=np.float64)
+        if scale == "htk":
+            return 2595.0 * np.log10(1.0 + f / 700.0)
+        return np.where(f < knee, f / step, knee / step + np.log(np.maximum(f, 1e-9) / knee) / log_step)
 
     def mel_to_hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+        m = np.asarray(m, dtype=np.float64)
+        if scale == "htk":
+            return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+        return np.where(m < knee / step, m * step, knee * np.exp(log_step * (m - knee / step)))
 
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
@@ -288,7 +316,16 @@ def log_mel(
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 
 
-def _reason(e: BaseException) -> str:
-    """The last line of an exception's message, for one-line user errors."""
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[-1]
+
+
+def sound_end(x: np.ndarray, sample_rate: int, below_db: float = 50.0, tail: float = 0.02) -> int:
+    """Samples of ``x`` ``(channels, samples)`` up to where its sound has died away.
+
+    The end is the last sample within ``below_db`` of the clip's peak, plus ``tail`` seconds
+    (capped at the clip's length); a silent clip keeps its length.
+    """
+    level = np.abs(x).max(axis=0) if x.size else np.zeros(0)
+    if not level.size or level.max() <= 0:
+        return x.shape[-1]
+    loud = np.flatnonzero(level > level.max() * 10 ** (-below_db / 20))
+    return int(min(x.shape[-1], loud[-1] + 1 + round(tail * sample_rate)))

@@ -4,7 +4,8 @@ Every file wavesmith writes (audio, reports, configs, logs, caches) goes to a te
 file in the same folder, then ``os.replace``-s the name: on POSIX and Windows the rename is
 atomic, so the old file or the new one is there, never a mix. If the write fails (a full
 disk, an exception in the writer), the temporary file is removed and the old file stands.
-Checkpoints add ``fsync`` calls on top of this (see :mod:`wavesmith.train.checkpoint`).
+``fsync=True`` (checkpoints) also survives a power cut: the file's data reach the disk
+before the rename, and the rename reaches it before the call returns.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ def usual_mode(folder: bool = False) -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
 
     The temporary name ends with ``path``'s own suffix, for writers that pick the format
-    from the extension (libsndfile, c2pa).
+    from the extension (libsndfile, c2pa). ``fsync``: flush the written file to the disk
+    before the rename and the folder after it.
     """
     path = Path(path)
     try:  # a read-only or missing folder is the user's to fix: one line, not a traceback
@@ -45,9 +47,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, usual_mode())
     try:
         yield Path(tmp)
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)  # a no-op after the rename
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename, a new link) to the disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -32,34 +32,42 @@ import torch
 
 from wavesmith import audio as A
 from wavesmith import config as C
-from wavesmith import models
-from wavesmith.errors import WavesmithError
+from wavesmith import models, shipped
+from wavesmith import watermark as W
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
+from wavesmith.seeds import mix64
 from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
 MAX_SECONDS = 3600.0  # longest file one call makes: past this, memory runs out before a file is written
-_MASK64 = (1 << 64) - 1
 
 
 def file_seed(seed: int, index: int) -> int:
     """Seed of file ``index`` in a run seeded ``seed`` (index 0 keeps ``seed``; others splitmix64-spread)."""
     if index == 0:
         return int(seed)
-    z = (int(seed) * 0x9E3779B97F4A7C15 + int(index) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) % 2**31
+    return mix64(seed, 0, index) % 2**31
 
 
-def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) -> tuple[GenerativeModel, dict]:
-    """The model of a checkpoint (or of a run's newest one) with its EMA weights, in eval mode.
+def load_model(
+    run_or_checkpoint: str | os.PathLike, device: str | None = None, checkpoint: str = "best"
+) -> tuple[GenerativeModel, dict]:
+    """The model of a checkpoint file, a run's ``best.pt`` (or newest one) or a shipped model, with its EMA weights.
 
-    Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``, ``model_name``, ``step``,
-    ``config`` and ``data_info``.
+    A path that exists wins over a shipped model of the same name. The model is in eval mode.
+    For a run folder ``checkpoint="best"`` loads ``best.pt`` (lowest validation loss of the
+    EMA weights; the newest checkpoint when the run has no ``best.pt``) and ``"last"`` the
+    newest ``step-*.pt``. Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``,
+    ``model_name``, ``step``, ``config`` and ``data_info``.
     """
-    path = ckpt.resolve_path(run_or_checkpoint)
+    path = shipped.resolve(run_or_checkpoint)
+    if path is None:
+        if not Path(run_or_checkpoint).exists():
+            raise WavesmithError(f"no run, checkpoint or shipped model named {str(run_or_checkpoint)!r}; "
+                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
+        path = ckpt.resolve_path(run_or_checkpoint, checkpoint)
     state, digest = ckpt.load(path)
     cls = models.get(state["model_name"])
     info = DataInfo.from_dict(state["data_info"])
@@ -68,8 +76,7 @@ def load_model(run_or_checkpoint: str | os.PathLike, device: str | None = None) 
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {first}") from None
+        raise WavesmithError(f"{path} does not fit model {state['model_name']!r}: {one_line(e, 0)}") from None
     model.to(pick_device(device)).eval()
     meta = {"path": str(path), "sha256": digest, "model_name": state["model_name"], "step": int(state["step"]),
             "config": state["config"], "data_info": info.to_dict()}
@@ -85,75 +92,61 @@ def save_clips(
     watermark: bool = True,
     model: str | None = None,
     checkpoint_hash: str | None = None,
+    lengths: list[int] | None = None,
 ) -> list[Path]:
     """Write ``audio`` ``(n, C, T)`` as marked files ``DIR/<index>.<format>`` and append their records.
 
+    ``lengths[i]`` cuts clip ``i`` to that many samples (with a 10 ms fade-out where it cuts).
     ``records[i]`` describes clip ``i`` (its ``index`` names the file, default ``i``); each
     is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p,
     "verified": b}``, ``b`` whether the written file's mark is found again with its payload,
     or ``false``), ``watermark_reason`` when a clip could not carry the mark or it is not
     found again, and ``c2pa``.
     """
-    if isinstance(audio, torch.Tensor):
-        audio = audio.detach().float().cpu().numpy()
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = A.as_float32(audio)
     if audio.ndim != 3 or len(audio) != len(records):
         raise ValueError(f"save_clips needs audio (n, C, T) and n records, not {audio.shape} and {len(records)}")
-    fmt = format.lower()
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    fmt = A.check_format(format)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mark = _watermarker()
-    payload = mark.payload_for(checkpoint_hash or model or "wavesmith") if mark and watermark else None
-    paths: list[Path] = []
-    unsigned: list[str] = []
+    payload = W.payload_for(checkpoint_hash or model or "wavesmith") if watermark else None
+    paths = []
+    unsigned_reasons: set[str] = set()  # each said once: an unsigned format would repeat it for every file
     with open(out / RECORDS, "a", encoding="utf-8") as log:
         for i, (clip, rec) in enumerate(zip(audio, records, strict=True)):
             path = out / f"{int(rec.get('index', i)):03d}.{fmt}"
             rec = {"file": path.name, **rec}
+            if lengths is not None and lengths[i] < clip.shape[-1]:
+                clip = clip[:, : lengths[i]].copy()
+                fade = min(clip.shape[-1], round(0.01 * sample_rate))
+                clip[:, clip.shape[-1] - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
             if payload is not None:
                 try:
-                    clip = mark.embed(clip, sample_rate, payload)
+                    clip = W.embed(clip, sample_rate, payload)
                     rec["watermark"] = {"payload": payload}
                 except WavesmithError as e:  # too short or silent to carry the mark
                     rec["watermark"], rec["watermark_reason"] = False, str(e)
                     print(f"wavesmith: warning: {path.name} is not watermarked: {e}", file=sys.stderr)
             else:
                 rec["watermark"] = False
-                if watermark:
-                    rec["watermark_reason"] = "wavesmith.watermark is not available"
-            if mark:  # written, read back for its mark and signed before it gets its name
-                marked = payload if rec.get("watermark") else None
-                result = mark.write_signed(path, clip, sample_rate, fmt, marked, model=model,
-                                           checkpoint_hash=checkpoint_hash)
-                check = result.pop("check")
-                rec["c2pa"] = result
-                if not result.get("signed"):
-                    unsigned.append(result.get("reason") or "not signed")
-                if check is not None:
-                    rec["watermark"]["verified"] = check["verified"]
-                    problem = mark.check_problem(check, payload)
-                    if problem:
-                        rec["watermark_reason"] = problem
-                        print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
-            else:
-                A.write(path, clip, sample_rate, format=fmt)
+            # written, read back for its mark and signed before it gets its name
+            marked = payload if rec["watermark"] else None
+            result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash)
+            check = result.pop("check")
+            rec["c2pa"] = result
+            if not result["signed"] and result["reason"] not in unsigned_reasons:
+                unsigned_reasons.add(result["reason"])
+                print(f"wavesmith: warning: {path.name}: {result['reason']}", file=sys.stderr)
+            if check is not None:
+                rec["watermark"]["verified"] = check["verified"]
+                problem = W.check_problem(check, payload)
+                if problem:
+                    rec["watermark_reason"] = problem
+                    print(f"wavesmith: warning: {path.name}: {problem}", file=sys.stderr)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             paths.append(path)
-    if unsigned:  # the help promises C2PA in every file: say on screen when a file has none
-        print(f"wavesmith: warning: {len(unsigned)} file(s) carry no C2PA Content Credentials: {unsigned[0]}",
-              file=sys.stderr)
     return paths
-
-
-def _watermarker():
-    try:
-        import wavesmith.watermark as W
-    except ImportError:
-        return None
-    return W
 
 
 def generate(
@@ -171,35 +164,52 @@ def generate(
     prompt: str | os.PathLike | None = None,
     mel_from: str | os.PathLike | None = None,
     watermark: bool = True,
+    checkpoint: str = "best",
+    options: dict[str, Any] | None = None,
     progress: bool | None = None,
+    trim: bool | None = None,
 ) -> list[Path]:
-    """Sample ``n`` clips of ``seconds`` from a run or checkpoint into ``out_dir``; returns the files.
+    """Sample ``n`` clips of ``seconds`` from a run, checkpoint or shipped model into ``out_dir``; returns the files.
 
+    ``checkpoint`` picks a run's ``best.pt`` or its newest checkpoint (see :func:`load_model`).
     ``seconds=None`` means 2 s, or the model's longest clip if that is shorter (a WaveGAN window).
+    ``options`` are sampler settings the model declares in ``sample_options`` (diffusion
+    models: ``steps``, ``guidance``, ``sampler``); one it does not declare is refused.
     ``out_dir`` may exist, but no file in it is ever replaced: a folder that holds any of the
     names this run would write (or a ``generated.jsonl``) is refused before sampling, and a
     second run into a folder another run is writing fails at once (the folder is locked).
     ``progress`` shows a bar on stderr (default: when stderr is a terminal).
+    ``trim`` cuts each file where its sound has died away (default: for models of one-shots,
+    ``model.one_shots``); a watermarked file keeps at least the watermark's ``MIN_SECONDS``.
     """
-    if n < 1 or (seconds is not None and not 0 < seconds <= MAX_SECONDS) or not 0 < temperature < math.inf:
-        raise WavesmithError(f"need -n >= 1, 0 < --seconds <= {MAX_SECONDS:g} and a finite --temperature > 0")
+    if n < 1 or (seconds is not None and not 0 < seconds <= MAX_SECONDS) or not 0 <= temperature < math.inf:
+        raise WavesmithError(f"need -n >= 1, 0 < --seconds <= {MAX_SECONDS:g} and a finite --temperature >= 0")
     batch_size = batch_size or 1
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
-    if format.lower() not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
+    format = A.check_format(format)
     out = Path(out_dir)
     _check_writable(out)
     if (out / RECORDS).exists():
         raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
-    model, meta = load_model(run_or_checkpoint, device)
+    model, meta = load_model(run_or_checkpoint, device, checkpoint)
+    if temperature == 0 and not model.greedy:
+        raise WavesmithError(f"--temperature 0 (always the most likely value) is for models that sample step by step, "
+                             f"like wavenet; {meta['model_name']} needs --temperature > 0")
     info = model.info
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - model.sample_options)
+    if unknown:
+        flags = ", ".join("--" + k for k in unknown)
+        raise WavesmithError(f"{flags} cannot be used with a {meta['model_name']} model")
+
     if seconds is None:
         seconds = min(2.0, model.max_seconds or 2.0)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     fixed: dict[str, Any] = {}
-    if label is not None:
-        fixed["label"] = info.label_id(label)
+    # "kick,snare" (or "all": every label) takes the labels in turn, one file each.
+    names = (list(info.labels) if label == "all" else [x.strip() for x in label.split(",")]) if label else []
+    label_ids = [info.label_id(x) for x in names]
     if speaker is not None:
         fixed["speaker"] = info.speaker_id(speaker)
     for key, path in (("prompt", prompt), ("mel_from", mel_from)):
@@ -210,7 +220,8 @@ def generate(
               "recordings (the choice is recorded in generated.jsonl)", file=sys.stderr)
     settings = {"seconds": seconds, "temperature": temperature, "batch_size": batch_size, "format": format.lower(),
                 "device": str(model.device), "prompt": str(prompt) if prompt else None,
-                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark}
+                "mel_from": str(mel_from) if mel_from else None, "watermark": watermark,
+                "trim": model.one_shots if trim is None else trim, **options}
     paths: list[Path] = []
     with _claim(out, n, format.lower()), _progress_bar(n, progress) as bar:
         for start in range(0, n, batch_size):
@@ -218,13 +229,21 @@ def generate(
             call_seed = file_seed(seed, start)
             conditions = {k: (torch.full((b,), v, dtype=torch.int64, device=model.device) if isinstance(v, int)
                               else v.expand(b, *v.shape[1:])) for k, v in fixed.items()}
-            clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature)
+            if label_ids:
+                ids = [label_ids[(start + j) % len(label_ids)] for j in range(b)]
+                conditions["label"] = torch.tensor(ids, dtype=torch.int64, device=model.device)
+            clips = model.sample(b, seconds, conditions or None, seed=call_seed, temperature=temperature, **options)
             records = [{"index": start + j, "model": meta["model_name"], "checkpoint": meta["path"],
                         "checkpoint_sha256": meta["sha256"], "step": meta["step"], "seed": call_seed,
-                        "batch_index": j, "run_seed": seed, "label": label, "speaker": speaker, "settings": settings}
+                        "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
+                        "speaker": speaker, "settings": settings}
                        for j in range(b)]
+            lengths = None
+            if model.one_shots if trim is None else trim:
+                shortest = round(W.MIN_SECONDS * info.sample_rate) if watermark else 0
+                lengths = [max(shortest, A.sound_end(c, info.sample_rate)) for c in A.as_float32(clips)]
             paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
-                                model=meta["model_name"], checkpoint_hash=meta["sha256"])
+                                model=meta["model_name"], checkpoint_hash=meta["sha256"], lengths=lengths)
             bar.update(b)
     return paths
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
 from wavesmith.errors import WavesmithError
+from wavesmith.models.base import GenerativeModel
 
 Method = Literal["slerp", "linear"]
 
@@ -52,7 +53,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def morph_latents(
-    model: Any, seed_a: int, seed_b: int, steps: int, method: Method = "slerp", temperature: float = 1.0
+    model: GenerativeModel, seed_a: int, seed_b: int, steps: int, method: Method = "slerp", temperature: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` latents from ``seed_a`` to ``seed_b`` (both included) and their fractions ``t``."""
     if steps < 2:
@@ -96,9 +97,9 @@ def interpolate(
     if (Path(out_dir) / RECORDS).exists():
         raise WavesmithError(f"{out_dir} already holds generated files ({RECORDS}); choose another --out")
     model, meta = load_model(run, device=device)
-    if not (callable(getattr(model, "latent", None)) and callable(getattr(model, "decode", None))):
+    if not model.latent_space:
         raise WavesmithError(
-            f"{run} holds a {getattr(model, 'name', 'model')} model, which has no latent space to morph; "
+            f"{run} holds a {model.name} model, which has no latent space to morph; "
             "interpolate needs a WaveGAN run (--model wavegan)"
         )
     z, t = morph_latents(model, seed_a, seed_b, steps, method, temperature)
@@ -146,11 +147,11 @@ def interpolate(
     )
 
 
-def _path_labels(model: Any, label: str | None, seed_a: int, steps: int) -> torch.Tensor | None:
+def _path_labels(model: GenerativeModel, label: str | None, seed_a: int, steps: int) -> torch.Tensor | None:
+    if "label" not in model.accepts:
+        if label is not None:
+            model.info.label_id(label)  # the one-line error for a model without labels
+        return None
     if label is not None:
         return torch.full((steps,), model.info.label_id(label), dtype=torch.long)
-    if not model.info.labels:
-        return None
-    # the label generate draws for seed_a (WaveGAN.sample: a label generator seeded seed + 1)
-    g = torch.Generator().manual_seed(seed_a + 1)
-    return torch.randint(len(model.info.labels), (1,), generator=g).expand(steps)
+    return model.sample_labels(1, seed_a).expand(steps)  # the label generate draws for seed_a

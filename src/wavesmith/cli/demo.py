@@ -6,14 +6,18 @@ from __future__ import annotations
 def register(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="build a database from the bundled drum hits, train briefly, generate files",
-        description="The main job end to end on the bundled clips: database, a short CPU training, "
-        "generated (marked) files and their evaluation. Reuses OUT when run again.",
+        help="generate from the shipped drums model, fine-tune it on the bundled hits, compare both",
+        description="The main job end to end: drum hits from the shipped 'drums' model, a database of the "
+        "bundled hits, a short CPU fine-tuning of the shipped model on them, generated (marked) files from it, "
+        "and both sets evaluated side by side (OUT/report.html). Reuses OUT when run again.",
     )
     p.add_argument("--out", default="demo", help="folder for the database, run and files (default: ./demo)")
-    p.add_argument("--model", default="wavegan", help="model to train (default: wavegan)")
-    p.add_argument("--minutes", type=float, default=2.5, help="training time on this machine (default: 2.5; 0 skips)")
-    p.add_argument("-n", type=int, default=6, help="files to generate (default: 6)")
+    p.add_argument("--model", default="mel-diffusion",
+                   help="mel-diffusion (default: fine-tune the shipped drums model), or wavegan / wavenet to train "
+                   "from scratch")
+    p.add_argument("--minutes", type=float, default=2.0,
+                   help="training time on this machine (default: 2; 0 skips)")
+    p.add_argument("-n", type=int, default=8, help="files to generate per model (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and generation")
     p.set_defaults(func=_run)
 

@@ -44,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, help="total steps of the run (a resumed run continues up to N)")
     p.add_argument("--time", help="stop this invocation after a duration (2h, 90m, 45s), saving a checkpoint")
     p.add_argument("--resume", action="store_true", help="continue the run in --run from its newest checkpoint")
+    p.add_argument("--init", metavar="RUN_OR_MODEL",
+                   help="fine-tune: start a new run from the weights and model config of a run, checkpoint or "
+                   "shipped model (labels matched by name; --model may be left out)")
     p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--seed", type=int, help="seed of the run (train.seed)")
@@ -56,22 +59,37 @@ def register(sub) -> None:
     g = sub.add_parser(
         "generate", help="generate marked audio files from a trained run",
         description="Sample a run's (EMA) model into numbered files plus generated.jsonl; every file carries a "
-        "watermark and C2PA Content Credentials unless --no-watermark.",
+        "watermark, and C2PA Content Credentials where the format allows (wav, flac; not ogg), unless --no-watermark. "
+        "A run folder gives its best.pt (lowest validation loss of the EMA weights; the newest checkpoint when the "
+        "run has no best.pt); --checkpoint last gives its newest checkpoint.",
     )
-    g.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder (its newest checkpoint) or a checkpoint file")
+    g.add_argument("run", metavar="RUN_OR_MODEL",
+                   help="run folder (its best.pt, see --checkpoint), checkpoint file, or a shipped model's name "
+                   "(see `wavesmith models`; an existing folder or file of that name wins)")
+    g.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="which checkpoint of a run folder: best (best.pt, the default) or last (the newest)")
     g.add_argument("-n", type=int, default=16, help="number of files (default 16)")
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each file (default 2, or the model's longest clip if shorter)")
     g.add_argument("--out", required=True, help="output folder")
-    g.add_argument("--label", help="class label to generate (one of the database's labels)")
+    g.add_argument("--label", help="class label to generate (one of the model's labels); several as kick,snare "
+                   "or 'all' take turns, one file each")
     g.add_argument("--speaker", help="speaker to generate (one of the database's speakers)")
     g.add_argument("--seed", type=int, help="seed (random when omitted; recorded either way)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature (default 1); 0 takes the most likely value at each step (wavenet)")
     g.add_argument("--batch-size", type=int, help="files per model call (default 1: each file its own seed)")
     g.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     g.add_argument("--prompt", metavar="FILE", help="audio to continue (models that support prompts)")
     g.add_argument("--mel-from", metavar="FILE", help="audio whose mel spectrogram drives a vocoder model")
+    g.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's, at most 25)")
+    g.add_argument("--guidance", type=float,
+                   help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default 2)")
+    g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
+    g.add_argument("--trim", action=argparse.BooleanOptionalAction, default=None,
+                   help="cut each file where its sound has died away (default: on for one-shot models such as "
+                   "drums; a watermarked file keeps at least 1 s)")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
     g.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                    help="trust and import this plug-in model, when the checkpoint names it (a checkpoint alone "
@@ -93,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
     summary = train(
         args.db, args.model, args.run, config_file=args.config, sets=sets,
         time_limit=parse_duration(args.time) if args.time else None, resume=args.resume, device=args.device,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and sys.stderr.isatty(), init=args.init,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
@@ -121,7 +139,8 @@ def _generate(args: argparse.Namespace) -> int:
     paths = generate(
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
-        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark,
+        prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark, checkpoint=args.checkpoint,
+        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}, trim=args.trim,
     )
     if args.json:
         print(json.dumps([str(p) for p in paths]))

@@ -17,16 +17,7 @@ import numpy as np
 import torch
 
 from wavesmith.db.store import ShardReader
-
-_MASK64 = (1 << 64) - 1
-
-
-def _mix(seed: int, epoch: int, index: int) -> int:
-    """splitmix64 of the three numbers: a well-spread 64-bit integer (Steele et al., 2014)."""
-    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xD1B54A32D192ED03 + index * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+from wavesmith.seeds import mix64
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -93,7 +84,7 @@ class ClipDataset(torch.utils.data.Dataset):
         crop = self.crop_samples
         if crop is None or not self.train or length <= crop:
             return 0
-        return _mix(self.seed, self.epoch, index) % (length - crop + 1)
+        return mix64(self.seed, self.epoch, index) % (length - crop + 1)
 
     def __getitem__(self, index) -> dict:
         """One item, or a whole batch when ``index`` is a sequence of indices (see :meth:`batch`)."""

@@ -87,9 +87,7 @@ def format_info(d: dict) -> str:
 
 def export(db, out: str | os.PathLike, format: str = "wav", split: str | None = None) -> list[Path]:
     """Write each clip to ``out/<split>/<label>/<id>.<format>`` with the atomic :func:`audio.write`."""
-    format = format.lower().lstrip(".")
-    if format not in audio.WRITE_FORMATS:
-        raise WavesmithError(f"cannot export as {format!r}; use one of {', '.join(audio.WRITE_FORMATS)}")
+    format = audio.check_format(format, "cannot export: ")
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise WavesmithError(f"{out} exists and is not a folder")

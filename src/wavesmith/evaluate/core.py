@@ -15,7 +15,7 @@ Sample sizes bias Frechet distances and the like, so the calibration sets have t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,7 +56,6 @@ class RealSets:
     reference_labels: np.ndarray | None = None  # label ids, -1 unknown
     floor_labels: np.ndarray | None = None
     held_out: list[np.ndarray] | None = None  # for the memorization reference distances; None: leave-one-out
-    notes: list[str] = field(default_factory=list)
 
 
 def calibration_clips(floor: list[np.ndarray], seed: int = 0) -> dict[str, list[np.ndarray]]:

@@ -55,12 +55,6 @@ class Features:
     def __len__(self) -> int:
         return len(self.loudness)
 
-    def subset(self, idx) -> Features:
-        """Clip-level subset (frames are kept whole: they are only pooled)."""
-        idx = np.asarray(idx)
-        return Features(self.frames, self.embedding[idx], self.loudness[idx], self.duration[idx],
-                        self.centroid[idx], self.f0[idx])
-
 
 def fft_size(sample_rate: int) -> int:
     """A power of two near 64 ms, so frames mean the same time span at any sample rate."""

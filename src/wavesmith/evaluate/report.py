@@ -22,7 +22,7 @@ MAX_EXAMPLES = 6  # clips per side in the listening table
 MAX_COPIES = 8
 MAX_SECONDS = 4.0  # embedded audio is cut to this, to keep the page small
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child,td:first-child,td.meaning{text-align:left}td.ex{text-align:center;vertical-align:top}
@@ -48,7 +48,7 @@ def _example(name: str, clip: np.ndarray, sample_rate: int) -> str:
             f'<audio controls preload="auto" src="{_wav_uri(clip, sample_rate)}"></audio></td>')
 
 
-def _fmt(v) -> str:
+def fmt(v) -> str:
     if v is None:
         return "&ndash;"
     if isinstance(v, float):
@@ -105,7 +105,7 @@ def render(result: dict, arrays: dict, gen, real) -> str:
     sr = result["sample_rate"]
     against = result.get("database") or result.get("reference")
     out = ["<!doctype html><html><head><meta charset='utf-8'><title>wavesmith evaluation</title>",
-           f"<style>{_CSS}</style></head><body><h1>wavesmith evaluation</h1>",
+           f"<style>{CSS}</style></head><body><h1>wavesmith evaluation</h1>",
            f"<p><b>{result['n_generated']}</b> clips from <code>{html.escape(result['generated_dir'])}</code> "
            f"against <code>{html.escape(str(against))}</code>"
            + (f", split <b>{html.escape(result['split'])}</b>" if result.get("split") else "")
@@ -125,7 +125,7 @@ def render(result: dict, arrays: dict, gen, real) -> str:
     for name in METRICS:
         if name in result:
             r = result[name]
-            cells = "".join(f"<td>{_fmt(r.get(k))}</td>" for k in ("value", *CALIBRATION))
+            cells = "".join(f"<td>{fmt(r.get(k))}</td>" for k in ("value", *CALIBRATION))
             meaning = html.escape(r["meaning"])
             out.append(f"<tr><td>{name}</td><td class='meaning'>{meaning}</td>{cells}<td>{r['better']}</td></tr>")
     out.append("</table>")

@@ -16,8 +16,7 @@ import numpy as np
 
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
-from wavesmith.evaluate import classifier as C
-from wavesmith.evaluate import features as F
+from wavesmith.evaluate import classifier, features
 from wavesmith.evaluate import metrics as m
 from wavesmith.evaluate.core import CALIBRATION, METRICS, RealSets, evaluate_arrays
 from wavesmith.files import write_text
@@ -35,7 +34,7 @@ def _subset(items: list, limit: int, seed: int) -> list:
 
 def _audio(db, clip) -> np.ndarray:
     """A database clip's first :data:`features.MAX_SECONDS` (a 2-hour clip costs what 30 s cost)."""
-    return db.audio(clip.id, max_seconds=F.MAX_SECONDS)
+    return db.audio(clip.id, max_seconds=features.MAX_SECONDS)
 
 
 def _open_db(db):
@@ -44,7 +43,7 @@ def _open_db(db):
     return db if isinstance(db, Database) else Database.open(db)
 
 
-def classifier_for(db, log=None, **train_kw) -> tuple[C.Classifier | None, dict]:
+def classifier_for(db, log=None, **train_kw) -> tuple[classifier.Classifier | None, dict]:
     """The database's classifier, from its cache or trained now; ``(None, why)`` without labels."""
     train = [c for c in db.clips("train") if c.label]
     names = db.labels
@@ -56,7 +55,7 @@ def classifier_for(db, log=None, **train_kw) -> tuple[C.Classifier | None, dict]
     clf = None
     if cache.exists():
         try:
-            clf = C.Classifier.load(cache)
+            clf = classifier.Classifier.load(cache)
             cached = clf.labels == names
         except Exception:  # an unreadable or older cache is retrained, never trusted
             clf = None
@@ -65,8 +64,8 @@ def classifier_for(db, log=None, **train_kw) -> tuple[C.Classifier | None, dict]
             log(f"training the evaluation classifier on {len(train)} labelled clips (cached afterwards)")
         test = [c for c in db.clips("test") if c.label] or [c for c in db.clips("valid") if c.label]
         train = _subset(train, MAX_TRAIN, 0)
-        clf = C.train([_audio(db, c) for c in train], np.array([names.index(c.label) for c in train]), names,
-                      db.sample_rate, [_audio(db, c) for c in test],
+        clf = classifier.train([_audio(db, c) for c in train], np.array([names.index(c.label) for c in train]),
+                               names, db.sample_rate, [_audio(db, c) for c in test],
                       np.array([names.index(c.label) for c in test]), log=log, **train_kw)
         clf.fingerprint = fp
         if os.access(db.path, os.W_OK):
@@ -117,9 +116,9 @@ def real_from_db(db, split: str, seed: int = 0) -> tuple[RealSets, dict]:
                   "n_reference": len(ref_clips), "n_floor": len(floor), "n_train": len(train)}
 
 
-def real_from_folder(folder, seed: int = 0) -> tuple[RealSets, F.Folder, dict]:
+def real_from_folder(folder, seed: int = 0) -> tuple[RealSets, features.Folder, dict]:
     """Two halves of a reference folder (reference, floor); memorization against all of it."""
-    paths = F.list_audio(folder)
+    paths = features.list_audio(folder)
     rates, chans = Counter(), Counter()
     for p in paths:
         try:
@@ -131,7 +130,7 @@ def real_from_folder(folder, seed: int = 0) -> tuple[RealSets, F.Folder, dict]:
     if not rates:
         raise WavesmithError(f"reference folder {folder} holds no readable audio files")
     sr, ch = rates.most_common(1)[0][0], chans.most_common(1)[0][0]
-    ref = F.read_folder(folder, sr, ch, "reference folder")
+    ref = features.read_folder(folder, sr, ch, "reference folder")
     if len(ref.clips) < 4:
         raise WavesmithError(f"reference folder {folder} needs at least 4 clips, it has {len(ref.clips)}")
     perm = np.random.default_rng(seed).permutation(len(ref.clips))
@@ -205,7 +204,7 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
     else:
         real, _, info = real_from_folder(reference, seed)
         channels = info.pop("channels")
-    gen = F.read_folder(generated_dir, real.sample_rate, channels, "generated folder")
+    gen = features.read_folder(generated_dir, real.sample_rate, channels, "generated folder")
     notes = list(gen.notes)
     wanted, label_notes = requested_labels(generated_dir, gen.files, clf.labels if clf else [])
     notes += label_notes
@@ -263,7 +262,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-_QUICK_CACHE: dict[tuple, F.Features] = {}
+_QUICK_CACHE: dict[tuple, features.Features] = {}
 
 
 def quick_metrics(clips: list[np.ndarray], sample_rate: int, db, split: str = "valid") -> dict[str, float]:
@@ -283,7 +282,7 @@ def quick_metrics(clips: list[np.ndarray], sample_rate: int, db, split: str = "v
             opened.close()
     channels, rate = ref.extra["channels"], ref.extra["sample_rate"]
     clips = [A.resample(A.to_channels(_as_array(c), channels), sample_rate, rate) for c in clips]
-    gen = F.extract(clips, rate)
+    gen = features.extract(clips, rate)
     return {
         "fd_logmel": m.frechet_of(gen.frames, ref.frames),
         "loudness_w1": m.wasserstein1(gen.loudness, ref.loudness),
@@ -294,13 +293,11 @@ def quick_metrics(clips: list[np.ndarray], sample_rate: int, db, split: str = "v
 
 def _as_array(clip) -> np.ndarray:
     """float32 ``(channels, samples)`` from a numpy array or a torch tensor on any device."""
-    if hasattr(clip, "detach"):
-        clip = clip.detach().float().cpu().numpy()
-    x = np.asarray(clip, dtype=np.float32)
+    x = A.as_float32(clip)
     return x.reshape(-1, x.shape[-1])
 
 
-def _quick_reference(db, split: str) -> F.Features:
+def _quick_reference(db, split: str) -> features.Features:
     """Features of (up to 500 clips of) a split, cached per database fingerprint."""
     key = (str(db.path), db.fingerprint(), split)
     if key not in _QUICK_CACHE:
@@ -308,7 +305,7 @@ def _quick_reference(db, split: str) -> F.Features:
         if chosen is None:
             raise WavesmithError(f"database {db.path} has no clips")
         ref = _subset(db.clips(chosen), 500, 0)
-        feats = F.extract([_audio(db, c) for c in ref], db.sample_rate)
+        feats = features.extract([_audio(db, c) for c in ref], db.sample_rate)
         feats.extra.update(channels=db.channels, sample_rate=db.sample_rate)
         _QUICK_CACHE[key] = feats
     return _QUICK_CACHE[key]

@@ -16,6 +16,9 @@ from wavesmith.models.base import DataInfo, GenerativeModel
 _MODULES = {
     "wavenet": "wavesmith.models.wavenet:WaveNet",
     "wavegan": "wavesmith.models.wavegan:WaveGAN",
+    "mel-diffusion": "wavesmith.models.mel_diffusion:MelDiffusion",
+    "hifigan": "wavesmith.models.hifigan:HiFiGAN",
+    "diffwave": "wavesmith.models.diffwave:DiffWave",
 }
 
 

@@ -104,6 +104,11 @@ class GenerativeModel(nn.Module):
         """Length in samples of the training crops this model wants from the dataset."""
         raise NotImplementedError
 
+    @property
+    def random_crops(self) -> bool:
+        """Whether training crops start anywhere in a clip (True) or at its start (one-shots: keep the onset)."""
+        return True
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers by name; ``train_step`` passes these names to ``update``."""
         raise NotImplementedError
@@ -111,6 +116,14 @@ class GenerativeModel(nn.Module):
     def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
         """One training step: draw batches, compute losses, call ``update``; return logs."""
         raise NotImplementedError
+
+    def adapt_weights(self, weights: dict[str, torch.Tensor], trained_on: DataInfo) -> dict[str, torch.Tensor]:
+        """Weights trained on another database (``trained_on``), made to fit this model's (fine-tuning).
+
+        The default changes nothing, so class tables must match; a model with label or
+        speaker tables overrides this to match classes by name.
+        """
+        return weights
 
     @torch.no_grad()
     def validation_loss(self, batch: Batch) -> dict[str, float]:
@@ -151,6 +164,50 @@ class GenerativeModel(nn.Module):
     def requires(self) -> frozenset[str]:
         """The conditions ``sample`` cannot do without (a vocoder needs ``mel_from``); a subset of ``accepts``."""
         return frozenset()
+
+    # Keyword settings ``sample`` takes beyond the contract's (a diffusion model's ``steps``,
+    # ``guidance``, ``sampler``); ``generate`` passes only these.
+    sample_options: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def one_shots(self) -> bool:
+        """Whether each clip is one sound that ends when it dies away (a drum hit, a note).
+
+        ``generate`` then cuts each file after its sound (see ``--no-trim``), as a sample
+        library's files are cut, instead of padding every file with silence to the window.
+        """
+        return False
+
+    @property
+    def greedy(self) -> bool:
+        """Whether ``sample`` takes ``temperature=0``: the most likely value at every step (WaveNet)."""
+        return False
+
+    # --- a latent space (models where each clip is ``decode`` of one latent) ----------------
+
+    @property
+    def latent_space(self) -> bool:
+        """Whether ``sample`` is ``decode(latent(n, seed, temperature), sample_labels(n, seed))``.
+
+        Such a model names each clip by its latent, so ``interpolate`` can morph between two
+        generated clips by decoding latents on a path between theirs. When True, the three
+        methods below are implemented.
+        """
+        return False
+
+    def latent(
+        self, n: int, seed: int | None = None, temperature: float = 1.0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """The ``n`` latents ``(n, D)`` that ``sample`` draws for ``seed`` and ``temperature``."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Clips ``(n, channels, samples)`` of latents ``z``; ``labels`` are ids ``(n,)`` or weights ``(n, labels)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    def sample_labels(self, n: int, seed: int | None) -> torch.Tensor | None:
+        """The label ids ``sample`` draws for ``seed`` when given none (None for a model without labels)."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space")
 
     @property
     def max_seconds(self) -> float | None:

@@ -276,6 +276,10 @@ class WaveNet(GenerativeModel):
         return frozenset(by_mode | ({"prompt"} if mode != "mel" else set()))
 
     @property
+    def greedy(self) -> bool:
+        return True  # temperature 0: the most likely class (mu-law) or mixture mean at every step
+
+    @property
     def requires(self) -> frozenset[str]:
         return frozenset({"mel_from"}) if self.config.conditioning == "mel" else frozenset()
 

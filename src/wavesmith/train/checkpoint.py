@@ -6,8 +6,9 @@ the weights, the EMA weights, every optimizer's state, the schedule, the step, t
 position, the random states of every process, the resolved config, the model name and
 the database's :class:`~wavesmith.models.base.DataInfo`.
 
-Writing is atomic: a temporary file in the same folder, flushed and ``fsync``-ed, then
-``os.replace``-d over the name, and the folder ``fsync``-ed; a crash or a full disk at any
+Writing is atomic (:func:`wavesmith.files.atomic_path` with ``fsync``): a temporary file in
+the same folder, flushed and ``fsync``-ed, then ``os.replace``-d over the name, and the
+folder ``fsync``-ed; a crash or a full disk at any
 moment leaves the previous checkpoints as they were. ``RUN/checkpoints`` keeps the last
 ``keep`` ``step-XXXXXXX.pt`` files plus ``best.pt`` (a hard link to the one with the best
 validation loss, so it costs no space while both exist).
@@ -22,7 +23,6 @@ import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from wavesmith.errors import WavesmithError
-from wavesmith.files import usual_mode
+from wavesmith.errors import WavesmithError, one_line
+from wavesmith.files import atomic_path, fsync_dir
 
 FORMAT = 1
 CHECKPOINTS = "checkpoints"
@@ -55,32 +55,24 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def save(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically; a full disk is a :class:`WavesmithError`, nothing replaced."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        try:
-            os.fchmod(fd, usual_mode())  # mkstemp's 0600 is not what the user's umask asks for
-            # Serialised in memory, then written with os.write: torch turns a short write (a
-            # disk filling up) into RuntimeError("unexpected pos"); os.write says ENOSPC.
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            view = buffer.getbuffer()
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        # Serialised in memory, then written with os.write: torch turns a short write (a disk
+        # filling up) into RuntimeError("unexpected pos"); os.write says ENOSPC.
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with atomic_path(path, fsync=True) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+            try:
+                view = buffer.getbuffer()
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
         previous = [p.name for p in list_checkpoints(path.parent.parent) if p != path]
         kept = f"; the previous checkpoint {previous[-1]} is intact" if previous else ""
         raise WavesmithError(f"cannot save checkpoint {path}: {reason}{kept}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
     return path
 
 
@@ -96,7 +88,7 @@ def mark_best(path: Path) -> Path:
 
         shutil.copyfile(path, tmp)
     os.replace(tmp, best)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return best
 
 
@@ -123,8 +115,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> t
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WavesmithError(f"{path} is not a readable checkpoint (truncated or corrupt?): {first[:200]}") from None
+        raise WavesmithError(f"{path} is not a readable checkpoint (truncated or corrupt?): {one_line(e, 0)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model_name" not in state:
         raise WavesmithError(f"{path} is not a wavesmith checkpoint (format {FORMAT})")
     return state, hashlib.sha256(data).hexdigest()
@@ -142,17 +133,25 @@ def latest(run_dir: Path, warn=print) -> tuple[dict[str, Any], str, Path] | None
     return None
 
 
-def resolve_path(run_or_checkpoint: str | os.PathLike) -> Path:
-    """A checkpoint file given itself, its run folder (newest step) or the checkpoints folder."""
+def resolve_path(run_or_checkpoint: str | os.PathLike, which: str = "best") -> Path:
+    """A checkpoint file given itself, its run folder or the checkpoints folder.
+
+    For a folder, ``which`` picks ``"best"`` (``best.pt``, the lowest validation loss of the
+    EMA weights; the newest step when the run has none, as when its valid split is empty)
+    or ``"last"`` (the newest ``step-*.pt``).
+    """
+    if which not in ("best", "last"):
+        raise WavesmithError(f"--checkpoint takes best or last, not {which!r}")
     p = Path(run_or_checkpoint)
     if p.is_file():
         return p
     if not p.exists():
         raise WavesmithError(f"no such run or checkpoint: {p}")
-    for run in (p, p.parent):
-        found = list_checkpoints(run)
+    for folder in (p / CHECKPOINTS, p):
+        found = list_checkpoints(folder.parent)
         if found:
-            return found[-1]
+            best = folder / BEST
+            return best if which == "best" and best.is_file() else found[-1]
     raise WavesmithError(f"{p} holds no checkpoints (expected {p / CHECKPOINTS}/step-*.pt)")
 
 
@@ -187,15 +186,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def _plain(x: Any) -> Any:
     return [_plain(v) for v in x] if isinstance(x, (tuple, list)) else x
 
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -18,15 +18,16 @@ import random
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from wavesmith import config as C
 from wavesmith import models
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import checkpoint as ckpt
@@ -37,6 +38,9 @@ from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
 from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng, pick_device
+
+if TYPE_CHECKING:
+    from wavesmith.db import Database
 
 CONFIG_FILE = "config.toml"
 
@@ -58,10 +62,25 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _resolve(cls, state, config_file, sets) -> tuple[Any, TrainConfig]:
+def _init_state(source) -> dict[str, Any]:
+    """The checkpoint a fine-tuning run starts from: a run, a checkpoint file or a shipped model."""
+    from wavesmith import shipped
+
+    path = shipped.resolve(source)
+    if path is None:
+        if not Path(source).exists():
+            raise WavesmithError(f"--init {source}: no run, checkpoint or shipped model of that name; "
+                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
+        path = ckpt.resolve_path(source)
+    state, digest = ckpt.load(path)
+    return {**state, "init_path": str(path), "init_sha256": digest}
+
+
+def _resolve(cls, state, config_file, sets, start=None) -> tuple[Any, TrainConfig]:
     # The model's own needs for the engine (e.g. WGAN-GP: no clipping) come before the user's.
     defaults = C.override(TrainConfig(), dict(getattr(cls, "train_defaults", {}) or {}), "train")
-    sections: dict[str, Any] = {"model": cls.Config(), "train": defaults}
+    base = C.from_dict(cls.Config, start["config"]["model"]) if start is not None else cls.Config()
+    sections: dict[str, Any] = {"model": base, "train": defaults}
     if state is not None:
         saved = state["config"]
         sections = {"model": C.from_dict(cls.Config, saved["model"]), "train": C.from_dict(TrainConfig, saved["train"])}
@@ -105,8 +124,13 @@ def train(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    init: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (a registered name or ``"package.module:Class"``) on database ``db`` into ``run``.
+
+    ``init`` starts a new run from the (EMA) weights and model config of a run, checkpoint or
+    shipped model (fine-tuning); class tables are matched by label and speaker name. A
+    resumed run ignores it: its own checkpoint holds the weights.
 
     ``sets`` are ``key=value`` overrides (``model.KEY`` / ``train.KEY`` or a bare key), applied
     after ``config_file``. ``train.steps`` counts the run's total steps, so a resumed run
@@ -115,7 +139,7 @@ def train(
     """
     try:
         with session(db, model, run, config_file=config_file, sets=sets, time_limit=time_limit, resume=resume,
-                     device=device, progress=progress) as loop:
+                     device=device, progress=progress, init=init) as loop:
             return loop.run()
     except OSError as e:  # metrics, previews or config on a full disk (checkpoints say so themselves)
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -126,9 +150,9 @@ def train(
 
 @contextmanager
 def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
-            progress=True):
+            progress=True, init=None):
     """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
-    from wavesmith.db import ClipDataset, Database
+    from wavesmith.db import Database
 
     d = D.from_env()
     dev = pick_device(device, d)
@@ -144,6 +168,12 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     elif run_dir.exists() and any((run_dir / n).exists() for n in (CONFIG_FILE, ckpt.CHECKPOINTS, "metrics.jsonl")):
         raise WavesmithError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
     named_by_user = model is not None  # a plug-in's code runs only when the user names it, never a file
+    start = None
+    if state is None and init is not None:
+        start = _init_state(init)
+        if model is not None and model != start["model_name"]:
+            raise WavesmithError(f"--init {init} holds a {start['model_name']!r} model, not {model!r}")
+        model = start["model_name"]
     if state is not None:
         if model is not None and model != state["model_name"]:
             raise WavesmithError(f"{run_dir} holds a run of model {state['model_name']!r}, not {model!r}")
@@ -151,7 +181,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     if model is None:
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
     cls = models.get(model, allow_import=named_by_user)
-    mc, tc = _resolve(cls, state, config_file, sets)
+    mc, tc = _resolve(cls, state, config_file, sets, start)
     database = Database.open(db)
     try:  # a refused database is closed again (its connection would keep -wal and -shm files)
         if not database.clips():
@@ -168,21 +198,48 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     D.init(d, dev)
     clean = False
     try:
-        yield _Loop(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, ClipDataset)
+        yield _Loop(_Setup(d, dev, database, run_dir, model, cls, mc, tc, info, state, time_limit, progress, start))
         clean = True
     finally:
         D.shutdown(d, wait_for_all=clean)
         database.close()
 
 
+@dataclass
+class _Setup:
+    """What :func:`session` resolved for one training invocation."""
+
+    d: D.Dist  # this process's place among the torchrun processes
+    dev: torch.device
+    database: Database
+    run_dir: Path
+    name: str  # the model's registered name (or package.module:Class)
+    cls: type[GenerativeModel]
+    mc: Any  # the model's resolved Config
+    tc: TrainConfig
+    info: DataInfo
+    state: dict | None  # the checkpoint resumed from
+    time_limit: float | None  # seconds for this invocation
+    progress: bool  # show a progress bar
+    start: dict | None = None  # the checkpoint a fine-tuning run starts from (--init)
+
+
 class _Loop:
     """The state of one training invocation (kept in one object so the step loop reads plainly)."""
 
-    def __init__(self, d, dev, database, run_dir, name, cls, mc, tc, info, state, time_limit, progress, ClipDataset):
-        self.d, self.dev, self.db, self.run_dir, self.name, self.tc = d, dev, database, run_dir, name, tc
-        self.mc, self.info, self.time_limit, self.progress = mc, info, time_limit, progress
+    def __init__(self, setup: _Setup):
+        from wavesmith.db import ClipDataset
+
+        s = setup
+        self.d, self.dev, self.db, self.run_dir, self.name = s.d, s.dev, s.database, s.run_dir, s.name
+        self.mc, self.tc, self.info, self.time_limit, self.progress = s.mc, s.tc, s.info, s.time_limit, s.progress
+        d, dev, database, tc, state, name = s.d, s.dev, s.database, s.tc, s.state, s.name
         _seed_all(tc.seed)  # the same initial weights on every process (rank 0's are broadcast anyway)
-        self.model: GenerativeModel = cls(mc, info).to(dev)
+        self.model: GenerativeModel = s.cls(s.mc, s.info).to(dev)
+        self.start = None  # what a fine-tuning run started from, for its metrics line
+        if s.start is not None:
+            self._start_from(s.start)
+            self.start = {k: s.start[k] for k in ("init_path", "init_sha256", "step")}
         self.opts = self.model.configure_optimizers()
         if not self.opts:
             raise WavesmithError(f"model {name!r} returned no optimizers from configure_optimizers()")
@@ -199,7 +256,7 @@ class _Loop:
         self.resumed_from = state["step"] if state is not None else 0  # metrics.jsonl keeps lines up to here
 
         crop = self.model.crop_samples
-        train_ds = ClipDataset(database, "train", crop_samples=crop, train=True, seed=tc.seed)
+        train_ds = ClipDataset(database, "train", crop_samples=crop, train=self.model.random_crops, seed=tc.seed)
         self.batches = Batches(train_ds, d, tc.batch_size, tc.workers, tc.seed, dev, epoch, offset)
         self.valid_ds = ClipDataset(database, "valid", crop_samples=crop, train=False, seed=tc.seed)
         if tc.compile:
@@ -251,6 +308,9 @@ class _Loop:
             body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
             write_text(self.run_dir / CONFIG_FILE, header + body)
         self.log = MetricsLog(self.run_dir, self.d.main, self.resumed_from)
+        if self.start is not None:
+            self.log.write("init", self.step, source=self.start["init_path"], sha256=self.start["init_sha256"],
+                           source_step=int(self.start["step"]))
         if self.d.main and len(self.valid_ds) == 0:
             print("wavesmith: note: the valid split is empty, so no validation loss and no best.pt",
                   file=sys.stderr)
@@ -323,12 +383,15 @@ class _Loop:
     # --- around the step ----------------------------------------------------------------------
 
     def _validate(self) -> bool:
-        """Mean validation losses (rank 0 alone); True when ``loss`` beats the best so far."""
+        """Mean validation losses of the EMA weights (rank 0 alone); True when ``loss`` beats the best so far.
+
+        The EMA weights are the ones ``generate`` and previews use, so ``best.pt`` is ranked on them.
+        """
         if not self.d.main or len(self.valid_ds) == 0:
             return False
         sums: dict[str, float] = {}
         n = 0
-        with isolated_rng(), eval_mode(self.model), torch.no_grad(), self.autocast():
+        with isolated_rng(), eval_mode(self.model), self.ema.applied(self.model), torch.no_grad(), self.autocast():
             for batch in valid_batches(self.valid_ds, self.tc.batch_size, self.tc.valid_batches, self.dev):
                 for k, v in self.model.validation_loss(batch).items():
                     sums[k] = sums.get(k, 0.0) + float(v)
@@ -378,14 +441,23 @@ class _Loop:
         ckpt.prune(self.run_dir, self.tc.keep_checkpoints)
         return path
 
+    def _start_from(self, start: dict) -> None:
+        """Fine-tuning: the weights of ``start`` (EMA where it has them), class tables matched by name."""
+        weights = start["ema"]["shadow"] if start.get("ema") else start["model"]
+        weights = self.model.adapt_weights(dict(weights), DataInfo.from_dict(start["data_info"]))
+        try:
+            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0][:200]
+            raise WavesmithError(f"--init {start['init_path']} does not fit this model: {first}") from None
+
     def _load(self, state: dict) -> None:
         try:
             self.model.load_state_dict(state["model"])
             for n, o in self.opts.items():
                 o.load_state_dict(state["optimizers"][n])
         except (RuntimeError, KeyError, ValueError) as e:
-            first = str(e).strip().splitlines()[0][:200]
-            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {first}") from None
+            raise WavesmithError(f"the checkpoint does not fit model {self.name!r}: {one_line(e, 0)}") from None
         self.base_lrs = {n: list(v) for n, v in state["schedule"]["base_lrs"].items()}
         self.step, self.best = int(state["step"]), float(state["best_valid_loss"])
 

@@ -8,7 +8,6 @@ against the valid split, so ``metrics.jsonl`` shows quality over time, not only 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
         clips = model.sample(n, seconds, preview_conditions(model, info, n, seconds, db), seed=tc.seed)
     except WavesmithError as e:  # a preview must never stop a training run
         return {"preview_skipped": str(e)}
-    clips = clips.detach().float().cpu().numpy()
+    clips = A.as_float32(clips)
     gap = np.zeros((clips.shape[1], int(GAP_SECONDS * info.sample_rate)), dtype=np.float32)
     joined = np.concatenate([x for c in clips for x in (c, gap)][:-1], axis=1)
     folder = Path(run_dir) / "previews"
@@ -71,12 +70,8 @@ def preview_conditions(model, info, n: int, seconds: float, db) -> dict[str, tor
 
 
 def _quick_metrics(clips: list[np.ndarray], sample_rate: int, db) -> dict[str, Any]:
-    try:
-        from wavesmith.evaluate import quick_metrics
-    except ImportError as e:
-        print(f"wavesmith: preview_eval skipped: wavesmith.evaluate.quick_metrics unavailable ({e})",
-              file=sys.stderr)
-        return {"eval_skipped": "wavesmith.evaluate.quick_metrics unavailable"}
+    from wavesmith.evaluate import quick_metrics
+
     try:
         return {f"eval_{k}": float(v) for k, v in quick_metrics(clips, sample_rate, db, split="valid").items()}
     except WavesmithError as e:

@@ -19,9 +19,11 @@ import numpy as np
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.files import atomic_path
-from wavesmith.watermark import spread
+from wavesmith.watermark import spread_detect
 from wavesmith.watermark.credentials import read_manifest, sign_file
-from wavesmith.watermark.spread import BAND_HZ, DEFAULT_KEY, MIN_SECONDS, Detection, embed
+from wavesmith.watermark.spread import BAND_HZ, DEFAULT_KEY, MIN_SECONDS
+from wavesmith.watermark.spread_detect import Detection
+from wavesmith.watermark.spread_embed import embed
 
 # detect_file reads this much of a file: a mark (periodic, repeated through the file) is found
 # in any few seconds of it, and memory and time stay bounded on an hours-long recording.
@@ -61,7 +63,7 @@ def clean(audio: np.ndarray) -> np.ndarray:
 
 def detect(audio: np.ndarray, sample_rate: int, key: str = DEFAULT_KEY) -> Detection:
     """Look for the watermark in ``audio`` (C, T) after :func:`clean`; never raises for short audio."""
-    return spread.detect(clean(audio), sample_rate, key)
+    return spread_detect.detect(clean(audio), sample_rate, key)
 
 
 def payload_for(text: str) -> int:
@@ -92,9 +94,7 @@ def mark_file(
     if x.size == 0:
         raise WavesmithError(f"{src} holds no audio")
     y = embed(x, rate, payload)
-    fmt = dst.suffix.lower().lstrip(".")
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"cannot write {dst}: use one of {', '.join('.' + f for f in A.WRITE_FORMATS)}")
+    fmt = A.check_format(dst.suffix, f"cannot write {dst}: ")
     result = write_signed(dst, y, rate, fmt, payload, model=model, checkpoint_hash=checkpoint_hash)
     return {"file": str(dst), "payload": int(payload), **result, "verified": result["check"]["verified"]}
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from wavesmith import __version__
-from wavesmith.errors import WavesmithError
+from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import atomic_path
 
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -150,7 +150,7 @@ def sign_file(
                 open(path, "rb") as src, open(tmp, "w+b") as dst:
             builder.sign(signer, mime, src, dst)
     except Exception as e:  # c2pa errors come as many types; any of them means "not signed"
-        return {"signed": False, "reason": f"C2PA manifest not written: {str(e).strip().splitlines()[-1]}"}
+        return {"signed": False, "reason": f"C2PA manifest not written: {one_line(e)}"}
     return {"signed": True, "reason": None}
 
 
@@ -170,7 +170,7 @@ def read_manifest(path: str | os.PathLike) -> dict | None:
             with reader:
                 store = json.loads(reader.json())
     except Exception as e:
-        return {"validation_state": "Invalid", "error": str(e).strip().splitlines()[-1]}
+        return {"validation_state": "Invalid", "error": one_line(e)}
     active = store.get("manifests", {}).get(store.get("active_manifest"), {})
     summary: dict = {"validation_state": store.get("validation_state"), "title": active.get("title")}
     for a in active.get("assertions", []):

@@ -1,4 +1,5 @@
-"""Known damage, to check that the metrics rank it (tests and benchmarks), and synthetic labelled clips.
+"""Known damage, to check that the metrics rank it, and synthetic labelled clips (used by the evaluate tests
+and benchmarks/evaluate_ordering.py; not part of the package).
 
 Each damage has a strength; a metric that works gets worse as the strength grows.
 """

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Rebuild a shipped model from scratch: the recipe the models in src/wavesmith/data/models
+# were made with (see each NAME.json card for the steps, time and figures it got).
+#   bash scripts/ship/build.sh drums|notes REAL_AUDIO_DIR WORK_DIR
+# REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/).
+# Training runs on one CPU core (taskset -c 0) for 24,000 steps: about 50 minutes here.
+# Then: python -c "from wavesmith import shipped; shipped.export('WORK/run-NAME', 'NAME', {...})"
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+name=$1 real=$2 work=$3
+W=.venv/bin/wavesmith
+mkdir -p "$work"
+case "$name" in
+  drums)
+    # MIT (FluidR3's eight GM drum kits) and CC0 (the Audiophob kit) only: weights shippable as MIT.
+    .venv/bin/python scripts/ship/render_soundfont.py drums "$real/soundfont/FluidR3_GM.sf2" "$work/gm-drums"
+    .venv/bin/python scripts/ship/hydrogen_manifest.py "$real/drums" "$work/kits.csv" --kits Audiophob
+    cut -d, -f1,2 "$work/kits.csv" > "$work/kits-labels.csv"
+    manifests=("$work/gm-drums/metadata.csv" "$work/kits-labels.csv")
+    ;;
+  notes)
+    .venv/bin/python scripts/ship/render_soundfont.py instruments "$real/soundfont/FluidR3_GM.sf2" "$work/gm-notes"
+    manifests=("$work/gm-notes/metadata.csv")
+    ;;
+  *) echo "usage: build.sh drums|notes REAL_AUDIO_DIR WORK_DIR" >&2; exit 2 ;;
+esac
+$W db create "$work/db-$name" --sample-rate 22050
+for m in "${manifests[@]}"; do $W db add "$work/db-$name" --manifest "$m" --workers 1; done
+OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-$name" --model mel-diffusion --run "$work/run-$name" \
+  --set seconds=1.5 --set channels=64 --set workers=0 --set batch_size=16 --set steps=24000 \
+  --set valid_every=1000 --set checkpoint_every=1000 --set preview_every=4000 --set log_every=50
