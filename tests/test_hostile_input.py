@@ -7,7 +7,8 @@ or an audio file belongs, ``{ro}`` a place nothing can be written (under ``/proc
 ``bad_*`` databases and checkpoints (truncated, foreign, forged), ``{missing}`` a path that
 does not exist and ``{out}`` a fresh path the command would write to. After each command,
 ``{out}`` must not exist and the shared files must be as they were. New commands join the
-table as they land.
+table as they land (``vocode`` and ``train --init`` have; ``clone``, ``say``, ``pitch``,
+``transfer`` and ``serve`` do not exist yet).
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ CASES: list[tuple] = [
     ("generate", "{run}", "--out", "{file}", "-n", "1"), ("generate", "{run}", "--out", "{file}/g", "-n", "1"),
     ("generate", "{run}", "--out", "{ro}/g", "-n", "1", "--seconds", "0.2"),
     *[("generate", bad, "--out", "{out}", "-n", "1") for bad in BAD_CKPTS],
+    *_numeric(GENERATE, "--steps", ("0", "-1", "nan", "1e9")), *_numeric(GENERATE, "--guidance"),
+    ("generate", "nosuchmodel", "--out", "{out}", "-n", "1"),
+    # train --init, vocode
+    *[(*TRAIN, "--init", bad) for bad in BAD_CKPTS],
+    ("vocode", "{file}", "--out", "{out}"), ("vocode", "{missing}", "--out", "{out}"),
+    ("vocode", "{wav}", "--out", "{file}"), ("vocode", "{wav}", "--out", "{out}", "--vocoder", "nope"),
+    ("vocode", "{wav}", "--out", "{ro}/v"),
     # evaluate
     ("evaluate", "{dir}", "--reference", "{dir}", "--seed", "-1"), ("evaluate", "{dir}"),
     ("evaluate", "{dir}", "--db", "{db}", "--reference", "{dir}"), ("evaluate", "{file}", "--db", "{db}"),
