@@ -106,7 +106,7 @@ def _check_resume(state: dict, database, tc: TrainConfig) -> None:
     if saved and saved != database.fingerprint():
         raise WavesmithError(f"database {database.path} is not the one this run was trained on (its clips differ: "
                              f"fingerprint {database.fingerprint()}, the run's {saved}); resume against that "
-                             "database, or start a new run on this one")
+                             "database, or start a new run on this one from this run's weights with --init")
     before = state["config"]["train"].get("batch_size")
     if before is not None and before != tc.batch_size:
         raise WavesmithError(f"the run was trained with batch_size {before}, not {tc.batch_size}; a resume keeps "
