@@ -14,9 +14,12 @@ demo: a few CPU minutes of a raw-waveform model make buzz, not drums).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
+
+from wavesmith.errors import WavesmithError
 
 SHIPPED = "drums"
 
@@ -52,7 +55,14 @@ def run_demo(
     from wavesmith.db import Database, bundled_clips_dir
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not 0 <= minutes < math.inf or n < 1 or not 0 <= seed < 2**32:
+        raise WavesmithError("need --minutes >= 0 (finite), -n >= 1 and a --seed in [0, 2^32)")
+    if out.exists() and not out.is_dir():
+        raise WavesmithError(f"--out {out} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WavesmithError(f"cannot make {out}: {e.strerror or e}") from None
     t0 = time.monotonic()
     fine_tune = model == "mel-diffusion"
     summary: dict = {}

@@ -108,7 +108,10 @@ def save_clips(
         raise ValueError(f"save_clips needs audio (n, C, T) and n records, not {audio.shape} and {len(records)}")
     fmt = A.check_format(format)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WavesmithError(f"cannot write to {out}: {e.strerror or e}") from None
     payload = W.payload_for(checkpoint_hash or model or "wavesmith") if watermark else None
     paths = []
     unsigned_reasons: set[str] = set()  # each said once: an unsigned format would repeat it for every file

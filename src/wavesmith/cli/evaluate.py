@@ -41,7 +41,9 @@ def _run(args) -> int:
           f"real floor: {result['floor_source']} ({result['n_floor']} clips)")
     print(format_table(result))
     mem = result["memorization"]
-    if mem["flagged"]:
+    if mem.get("note"):
+        print(f"memorization not checked: {mem['note']}")
+    elif mem["flagged"]:
         shown = ", ".join(mem["flagged"][:10]) + (" ..." if len(mem["flagged"]) > 10 else "")
         print(f"likely copies of training clips ({len(mem['flagged'])}): {shown}")
     else:

@@ -78,7 +78,6 @@ def connect(db_dir: Path, readonly: bool = False) -> sqlite3.Connection:
         con.execute("PRAGMA query_only=ON")
         return con
     con = sqlite3.connect(str(file), timeout=60.0, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
     # NORMAL is crash-safe for a killed process in WAL mode; on power loss the last
     # commits may roll back, which only orphans audio bytes (never a dangling row).
     con.execute("PRAGMA synchronous=NORMAL")
@@ -90,6 +89,9 @@ def initialise(db_dir: Path, sample_rate: int, channels: int, split_ratios: tupl
     """Create a fresh catalog (the caller made sure none exists)."""
     con = connect(db_dir)
     try:
+        # WAL is recorded in the file, so every later connection has it without setting it
+        # (and opening a foreign or damaged file never converts it).
+        con.execute("PRAGMA journal_mode=WAL")
         con.execute("BEGIN")
         for statement in _statements(_SCHEMA):  # not executescript: it would commit mid-way
             con.execute(statement)
@@ -107,6 +109,26 @@ def initialise(db_dir: Path, sample_rate: int, channels: int, split_ratios: tupl
         con.execute("COMMIT")
     finally:
         con.close()
+
+
+def check_file(db_dir: Path) -> None:
+    """Refuse a catalog file SQLite would have to change or guess at: empty, foreign or truncated.
+
+    Checked from its header before any connection, so a refused file is left exactly as it
+    was (SQLite writes a header into an empty file, and journal files beside any file).
+    """
+    path = db_dir / CATALOG_FILE
+    with open(path, "rb") as f:
+        head = f.read(100)
+    size = path.stat().st_size
+    if len(head) < 100 or not head.startswith(b"SQLite format 3\0"):
+        raise WavesmithError(f"{db_dir} is not a wavesmith clip database ({CATALOG_FILE} is not an SQLite file)")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    if size < page * pages:
+        raise WavesmithError(f"{db_dir}: its catalog is truncated ({size} of {page * pages} bytes); restore "
+                             f"{CATALOG_FILE} from a backup, or make a new database")
 
 
 def _statements(script: str) -> list[str]:

@@ -95,8 +95,11 @@ class Database:
             raise WavesmithError(f"{path} already exists; open it, or choose a new path")
         # Built in a hidden sibling folder and renamed into place: a killed create leaves
         # no half-made database behind, and of two racing creates exactly one wins.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.creating-", dir=path.parent))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.creating-", dir=path.parent))
+        except OSError as e:
+            raise WavesmithError(f"cannot create {path}: {e.strerror or e}") from None
         try:
             os.chmod(tmp, usual_mode(folder=True))  # mkdtemp makes it 0700; the user's umask decides
             (tmp / "audio").mkdir()
@@ -124,6 +127,7 @@ class Database:
             raise WavesmithError(f"{path} is not a wavesmith clip database{hint}")
         if readonly is None:
             readonly = not (os.access(path, os.W_OK) and os.access(file, os.W_OK))
+        catalog.check_file(path)
         try:
             con = catalog.connect(path, readonly=readonly)
         except sqlite3.DatabaseError as e:  # a truncated or foreign catalog.sqlite

@@ -67,6 +67,10 @@ def check(
     reference distribution is leave-one-out within ``train`` (two folders, no database).
     ``extra`` sets (real floor, noise, silence) get their flagged share as calibration.
     """
+    if len(train) == 0:  # every clip is in the evaluated split: nothing to be a copy of
+        return {"value": None, "threshold": None, "held_out_min": None, "held_out_median": None, "flagged": [],
+                "copies": [], "distances": [], "held_out_distances": [],
+                "note": "no training clips outside the evaluated split", **{k: None for k in (extra or {})}}
     sets = [generated] + ([held_out] if held_out is not None else []) + list((extra or {}).values())
     z_train, *z = standardise(train, *sets)
     z_gen = z[0]

@@ -13,6 +13,8 @@ from wavesmith.errors import WavesmithError
 
 MAX_PREVIEW_SECONDS = 60.0
 MAX_PREVIEW_COUNT = 64
+MAX_BATCH = 65536
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -50,6 +52,9 @@ class TrainConfig:
         for name in ("workers", "warmup_steps", "decay_steps", "valid_every", "preview_every", "preview_count"):
             if getattr(self, name) < 0:
                 raise WavesmithError(f"train.{name} must not be negative, not {getattr(self, name)}")
+        if self.batch_size > MAX_BATCH or self.workers > MAX_WORKERS:  # index lists and processes, not memory
+            raise WavesmithError(f"train.batch_size must be at most {MAX_BATCH} and train.workers at most "
+                                 f"{MAX_WORKERS}, not {self.batch_size} and {self.workers}")
         if not 0 <= self.seed < 2**32:
             raise WavesmithError(f"train.seed must be in [0, 2^32), not {self.seed}")
         if not 0.0 <= self.ema_decay < 1.0:

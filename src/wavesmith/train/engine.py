@@ -106,7 +106,7 @@ def _check_resume(state: dict, database, tc: TrainConfig) -> None:
     if saved and saved != database.fingerprint():
         raise WavesmithError(f"database {database.path} is not the one this run was trained on (its clips differ: "
                              f"fingerprint {database.fingerprint()}, the run's {saved}); resume against that "
-                             "database, or start a new run on this one")
+                             "database, or start a new run on this one from this run's weights with --init")
     before = state["config"]["train"].get("batch_size")
     if before is not None and before != tc.batch_size:
         raise WavesmithError(f"the run was trained with batch_size {before}, not {tc.batch_size}; a resume keeps "
@@ -157,11 +157,6 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     d = D.from_env()
     dev = pick_device(device, d)
     run_dir = Path(run)
-    database = Database.open(db)
-    if not database.clips():
-        raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
-    database.check_store()  # a missing shard stops here, not mid-run with a run folder made
-
     if run_dir.exists() and not run_dir.is_dir():
         raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
     state = None
@@ -187,10 +182,18 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
     cls = models.get(model, allow_import=named_by_user)
     mc, tc = _resolve(cls, state, config_file, sets, start)
-    info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
-    if state is not None:
-        _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
-        _check_resume(state, database, tc)
+    database = Database.open(db)
+    try:  # a refused database is closed again (its connection would keep -wal and -shm files)
+        if not database.clips():
+            raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
+        database.check_store()  # a missing shard stops here, not mid-run with a run folder made
+        info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
+        if state is not None:
+            _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+            _check_resume(state, database, tc)
+    except BaseException:
+        database.close()
+        raise
 
     D.init(d, dev)
     clean = False
@@ -297,7 +300,10 @@ class _Loop:
     def begin(self) -> None:
         """Write the resolved config and open the logs (rank 0)."""
         if self.d.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WavesmithError(f"cannot make the run folder {self.run_dir}: {e.strerror or e}") from None
             header = f"# wavesmith train --model {self.name}\n"
             body = C.dumps_toml({"model": C.to_dict(self.mc), "train": C.to_dict(self.tc)})
             write_text(self.run_dir / CONFIG_FILE, header + body)
