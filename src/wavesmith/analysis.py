@@ -54,6 +54,18 @@ class F0Track:
         return out
 
 
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which contours a model wants with its training batches (f0 and loudness), on what frame grid."""
+
+    frame_rate: int = 100  # frames per second
+    tracker: str = "harvest"  # f0 tracker of wavesmith.analysis
+
+    @property
+    def key(self) -> str:
+        return f"f0-loudness-{self.tracker}-{self.frame_rate}hz"
+
+
 @dataclass
 class WorldFeatures:
     """WORLD's decomposition of a clip: excitation (``f0``, ``aperiodicity``) and ``envelope``."""
@@ -117,6 +129,17 @@ def loudness(x: np.ndarray, sample_rate: int, frame_period_ms: float = FRAME_PER
     # Parseval with the window's energy: a sine of amplitude a gives a^2 / 2.
     total = (power * weight).sum(-1) * 2 / (n_fft * (window**2).sum())
     return 10 * np.log10(np.maximum(total, 1e-12))
+
+
+def contours(x: np.ndarray, sample_rate: int, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """f0 and loudness of a clip ``(C, T)`` on ``spec``'s grid: ``T // hop + 1`` frames each, float32."""
+    ms = 1000.0 / spec.frame_rate
+    n = x.shape[-1] // (sample_rate // spec.frame_rate) + 1
+    f0 = track_f0(x, sample_rate, spec.tracker, frame_period_ms=ms).f0
+    ld = loudness(x, sample_rate, frame_period_ms=ms)
+    f0 = np.pad(f0, (0, max(0, n - len(f0))))[:n]
+    ld = np.pad(ld, (0, max(0, n - len(ld))), constant_values=-120.0)[:n]
+    return f0.astype(np.float32), ld.astype(np.float32)
 
 
 def a_weighting_db(freqs: np.ndarray) -> np.ndarray:
