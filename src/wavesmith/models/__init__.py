@@ -16,6 +16,7 @@ from wavesmith.models.base import DataInfo, GenerativeModel
 _MODULES = {
     "wavenet": "wavesmith.models.wavenet:WaveNet",
     "wavegan": "wavesmith.models.wavegan:WaveGAN",
+    "ddsp": "wavesmith.models.ddsp:DDSP",
 }
 
 
