@@ -14,7 +14,7 @@ from wavesmith import __version__
 from wavesmith.errors import WavesmithError
 
 # Modules that add sub-commands, in the order --help lists them.
-_COMMAND_MODULES = ("demo", "db", "train", "evaluate", "watermark", "interpolate", "pitch")
+_COMMAND_MODULES = ("demo", "db", "train", "evaluate", "watermark", "interpolate", "pitch", "transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
