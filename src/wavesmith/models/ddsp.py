@@ -210,7 +210,7 @@ class DDSP(GenerativeModel):
                                      f"{key!r}: the database must store analysis features")
         audio = batch["audio"][:, 0] * batch["mask"]
         label = batch.get("label") if self.use_labels else None
-        y = self.render(batch["f0"], batch["loudness"], audio.shape[-1], label)
+        y = self.render(batch["f0"], batch["loudness"], audio.shape[-1], label) * batch["mask"]
         return spectral_loss(y, audio, self.config.fft_sizes)
 
     def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
