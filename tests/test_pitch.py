@@ -124,3 +124,14 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(voice, tmp_path, ca
         assert out.read_text() == "keep me"
     else:
         assert not out.exists()
+
+
+def test_8khz_audio_keeps_its_voice(voice):
+    # WORLD's aperiodicity analysis turns 8 kHz audio into noise unless it runs at 16 kHz.
+    x8 = A.resample(voice, SR, 8000)
+    y, _ = shift(x8, 8000, PitchSettings(semitones=3.0))
+    assert y.shape == x8.shape
+    a, b = AN.track_f0(x8, 8000), AN.track_f0(y, 8000)
+    assert b.voiced.mean() > 0.9
+    both = a.voiced & b.voiced
+    assert abs(np.median(1200 * np.log2(b.f0[both] / a.f0[both])) - 300) < 10

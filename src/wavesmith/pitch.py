@@ -11,7 +11,8 @@ the resonances of a voice or an instrument body) in the second; Zotkin et al. (I
   ``2 ** (formants / 12)`` and keeps f0: a voice sounds smaller or larger at the same note.
 
 Frames stay where they were, so the duration is the input's to the sample. Stereo clips
-share one f0 contour (tracked on the mix) and keep their channels' own envelopes.
+share one f0 contour (tracked on the mix) and keep their channels' own envelopes. Audio
+below 16 kHz is processed at 16 kHz (see :data:`MIN_WORLD_RATE`) and written at its own rate.
 Outputs are written by :func:`wavesmith.generate.save_clips` like every wavesmith output:
 watermarked, C2PA-signed, one ``generated.jsonl`` record per file naming its ``source``.
 """
@@ -32,6 +33,10 @@ from wavesmith.errors import WavesmithError
 MAX_SEMITONES = 24.0  # two octaves each way; past that WORLD's envelope sampling breaks down
 MAX_FORMANTS = 12.0  # an octave of envelope stretch is already a different creature
 PEAK = 0.99  # outputs louder than this are scaled down rather than clipped
+# D4C's voicing test (WORLD's aperiodicity) finds no periodic band in audio below about
+# 16 kHz and makes everything noise: 8 kHz speech came out unvoiced. Such audio is
+# analysed and resynthesised at this rate and resampled back.
+MIN_WORLD_RATE = 16000
 
 
 @dataclass
@@ -58,6 +63,10 @@ def shift(x: np.ndarray, sample_rate: int, settings: PitchSettings) -> tuple[np.
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"expected (channels, samples), not shape {x.shape}")
+    if sample_rate < MIN_WORLD_RATE:
+        y, track = shift(A.resample(x, sample_rate, MIN_WORLD_RATE), MIN_WORLD_RATE, settings)
+        y = A.resample(y, MIN_WORLD_RATE, sample_rate)[:, : x.shape[-1]]
+        return np.pad(y, ((0, 0), (0, x.shape[-1] - y.shape[-1]))), track
     track = AN.track_f0(x, sample_rate, settings.tracker)
     pitch_ratio = 2.0 ** (settings.semitones / 12.0)
     formant_ratio = 2.0 ** (settings.formants / 12.0)
