@@ -29,6 +29,11 @@ class ClipDataset(torch.utils.data.Dataset):
     none) and ``length`` int64 (real samples in the crop). With ``train=True`` the crop
     start is random (derived from ``seed``, the epoch and the index; see :meth:`set_epoch`);
     otherwise every clip is cropped from its start. ``crop_samples=None`` gives whole clips.
+
+    With ``features`` (a :class:`wavesmith.analysis.FeatureSpec`), items also hold the
+    crop's ``f0`` and ``loudness`` frames (float32 ``(crop // hop + 1,)``, unvoiced and -120 dB
+    past the clip's end), read from the contours stored once per clip; crops then start on
+    a frame boundary so frame ``i`` stays centred on sample ``i * hop``.
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class ClipDataset(torch.utils.data.Dataset):
         crop_samples: int | None = 16384,
         train: bool = True,
         seed: int = 0,
+        features=None,
     ):
         from wavesmith.db.database import Database
 
@@ -51,6 +57,10 @@ class ClipDataset(torch.utils.data.Dataset):
             self.db_path = db.path
             self.sample_rate = db.sample_rate
             self.channels = db.channels
+            if features is not None:
+                from wavesmith.db.features import load_or_compute
+
+                stored = load_or_compute(db, features)
         finally:
             if owned:
                 db.close()
@@ -70,6 +80,14 @@ class ClipDataset(torch.utils.data.Dataset):
         self._text = [c.text or "" for c in clips]
         self._reader = ShardReader(self.db_path, self.channels)
         self._pid = os.getpid()
+        self._hop = 1
+        if features is not None:
+            self._hop = self.sample_rate // features.frame_rate
+            where = np.searchsorted(stored.clip_ids, self.clip_ids)
+            self._feat_start = stored.starts[where]
+            self._feat_len = stored.starts[where + 1] - self._feat_start
+            self._f0, self._loudness = stored.f0, stored.loudness
+        self.features = features
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -84,7 +102,8 @@ class ClipDataset(torch.utils.data.Dataset):
         crop = self.crop_samples
         if crop is None or not self.train or length <= crop:
             return 0
-        return mix64(self.seed, self.epoch, index) % (length - crop + 1)
+        start = mix64(self.seed, self.epoch, index) % (length - crop + 1)
+        return start - start % self._hop
 
     def __getitem__(self, index) -> dict:
         """One item, or a whole batch when ``index`` is a sequence of indices (see :meth:`batch`)."""
@@ -102,7 +121,7 @@ class ClipDataset(torch.utils.data.Dataset):
         np.multiply(pcm.T, np.float32(1.0 / 32768.0), out=audio[:, :n])
         mask = np.zeros(crop, dtype=np.float32)
         mask[:n] = 1.0
-        return {
+        item = {
             "audio": torch.from_numpy(audio),
             "mask": torch.from_numpy(mask),
             # scalar_tensor: a third of torch.tensor's overhead, which matters at 20k items/s
@@ -111,6 +130,23 @@ class ClipDataset(torch.utils.data.Dataset):
             "text": self._text[index],
             "length": torch.scalar_tensor(n, dtype=torch.int64),
         }
+        if self.features is not None:
+            f0, ld = self._crop_features([index], crop)
+            item["f0"], item["loudness"] = torch.from_numpy(f0[0]), torch.from_numpy(ld[0])
+        return item
+
+    def _crop_features(self, idx: list[int], crop: int) -> tuple[np.ndarray, np.ndarray]:
+        """f0 and loudness frames of each item's crop: float32 ``(len(idx), crop // hop + 1)``."""
+        frames = crop // self._hop + 1
+        f0 = np.zeros((len(idx), frames), dtype=np.float32)
+        ld = np.full((len(idx), frames), -120.0, dtype=np.float32)
+        for row, index in enumerate(idx):
+            first = self.crop_start(index) // self._hop
+            n = max(0, min(frames, int(self._feat_len[index]) - first))
+            lo = int(self._feat_start[index]) + first
+            f0[row, :n] = self._f0[lo:lo + n]
+            ld[row, :n] = self._loudness[lo:lo + n]
+        return f0, ld
 
     def batch(self, indices) -> dict:
         """Items ``indices`` already collated: the batch ``DataLoader`` would give, built in place.
@@ -133,7 +169,7 @@ class ClipDataset(torch.utils.data.Dataset):
             pcm = reader.view(shard, offset, self.crop_start(index), n)
             np.multiply(pcm.T, scale, out=audio[row, :, :n])
         mask = (np.arange(crop)[None, :] < lengths[:, None]).astype(np.float32)
-        return {
+        out = {
             "audio": torch.from_numpy(audio),
             "mask": torch.from_numpy(mask),
             "label": torch.from_numpy(self._label[idx]),
@@ -141,6 +177,10 @@ class ClipDataset(torch.utils.data.Dataset):
             "text": [self._text[i] for i in idx],
             "length": torch.from_numpy(lengths),
         }
+        if self.features is not None:
+            f0, ld = self._crop_features(idx, crop)
+            out["f0"], out["loudness"] = torch.from_numpy(f0), torch.from_numpy(ld)
+        return out
 
     def _local_reader(self) -> ShardReader:
         if os.getpid() != self._pid:  # a forked worker must not share the parent's maps

@@ -19,6 +19,7 @@ _MODULES = {
     "mel-diffusion": "wavesmith.models.mel_diffusion:MelDiffusion",
     "hifigan": "wavesmith.models.hifigan:HiFiGAN",
     "diffwave": "wavesmith.models.diffwave:DiffWave",
+    "ddsp": "wavesmith.models.ddsp:DDSP",
 }
 
 

@@ -38,7 +38,7 @@ from wavesmith.errors import WavesmithError
 
 Batch = dict[str, Any]
 # Every condition a model's ``sample`` may declare in ``accepts`` (see ``sample``).
-CONDITIONS = ("label", "speaker", "mel_from", "prompt")
+CONDITIONS = ("label", "speaker", "mel_from", "prompt", "f0", "loudness")
 NextBatch = Callable[[], Batch]
 Update = Callable[[str, torch.Tensor], None]
 
@@ -145,9 +145,10 @@ class GenerativeModel(nn.Module):
 
         ``conditions`` may hold ``label`` / ``speaker`` (int64 ``(n,)``), ``mel_from`` (a
         waveform ``(n, channels, samples)`` at the model's rate whose log-mel frames drive a
-        vocoder; the model computes its own features) or ``prompt`` (a waveform
-        ``(n, channels, samples)`` to continue). A model raises :class:`WavesmithError` for a
-        condition it does not support. The same ``seed`` gives the same audio.
+        vocoder; the model computes its own features), ``prompt`` (a waveform
+        ``(n, channels, samples)`` to continue) or ``f0`` / ``loudness`` (float ``(n, frames)``
+        contours in Hz and dB that a synthesizer plays, see :mod:`wavesmith.analysis`). A model
+        raises :class:`WavesmithError` for a condition it does not support. The same ``seed`` gives the same audio.
         """
         raise NotImplementedError
 
@@ -208,6 +209,12 @@ class GenerativeModel(nn.Module):
     def sample_labels(self, n: int, seed: int | None) -> torch.Tensor | None:
         """The label ids ``sample`` draws for ``seed`` when given none (None for a model without labels)."""
         raise NotImplementedError(f"{type(self).__name__} has no latent space")
+
+    @property
+    def features(self) -> Any:
+        """Analysis contours wanted in every training batch (keys ``f0``, ``loudness``): a
+        ``wavesmith.analysis.FeatureSpec``, or None. The database computes them once per clip."""
+        return None
 
     @property
     def max_seconds(self) -> float | None:

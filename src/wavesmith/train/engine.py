@@ -255,10 +255,11 @@ class _Loop:
             self.ema.load_state_dict(state["ema"])
         self.resumed_from = state["step"] if state is not None else 0  # metrics.jsonl keeps lines up to here
 
-        crop = self.model.crop_samples
-        train_ds = ClipDataset(database, "train", crop_samples=crop, train=self.model.random_crops, seed=tc.seed)
+        crop, feats = self.model.crop_samples, self.model.features
+        train_ds = ClipDataset(database, "train", crop_samples=crop, train=self.model.random_crops, seed=tc.seed,
+                               features=feats)
         self.batches = Batches(train_ds, d, tc.batch_size, tc.workers, tc.seed, dev, epoch, offset)
-        self.valid_ds = ClipDataset(database, "valid", crop_samples=crop, train=False, seed=tc.seed)
+        self.valid_ds = ClipDataset(database, "valid", crop_samples=crop, train=False, seed=tc.seed, features=feats)
         if tc.compile:
             for m in (self.model, *self.model.children()):
                 m.compile()

@@ -1,0 +1,241 @@
+"""How accurate are the f0 trackers, and how well does ``wavesmith pitch`` move pitch and keep timbre?
+
+    python benchmarks/pitch_timbre.py --json [--speech 20] [--step 3] [--trackers harvest,dio,yin] \
+        [--pitch-trackers harvest,dio]
+
+``trackers``: each f0 tracker of :mod:`wavesmith.analysis` against clips of known pitch:
+a harmonic glide 100 -> 800 Hz with vibrato framed by silence and white noise (clean, and
+under white noise at 0 dB SNR), and 30 soundfont notes of six instruments at known MIDI
+pitches (benchmarks/pitch_sources.py). Errors in cents on frames both truly and
+detectably voiced; ``voicing_recall`` is the share of truly voiced frames found voiced,
+``voicing_false_alarm`` the share of silent or noise frames called voiced.
+
+``transfer`` (with ``--transfer-run RUN``, a ddsp run): random melodies of clarinet and
+violin (soundfont) and the speech clips, played by the run: the median |f0 error| in cents
+between the output's f0 and the (transposed) input's on frames voiced in both, the mean
+|loudness difference| in dB on the input's sounding frames, and speed against WORLD
+resynthesis of the same clips.
+
+``pitch``: :func:`wavesmith.pitch.shift` over -12..+12 semitones on the first N clips of
+/work/real-audio/speech-en (8 kHz) and on the soundfont notes (16 kHz), for each tracker:
+
+- ``median_abs_error_cents``: |1200 log2(f0_out / f0_in) - 100 s| on frames voiced in both
+  (f0 of both measured with harvest), pooled over clips and shifts;
+- ``envelope_change_db``: mean |difference| of the long-term average log spectral envelope
+  (CheapTrick on each clip with its own f0, 24 mel bands) between input and output; the
+  same for a naive resampling shift (formants move with the pitch) shows what losing the
+  timbre reads as;
+- ``duration_change``: output samples / input samples - 1;
+- speed in multiples of real time, with WORLD analysis + synthesis at 0 semitones and the
+  naive soxr resampling shift timed in the same run as references. Times are the process's
+  CPU time (one thread), so other work sharing the core does not inflate them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pitch_sources import INSTRUMENTS, REAL, render_melodies, soundfont_notes, sweep  # noqa: E402
+
+from wavesmith import analysis as AN  # noqa: E402
+from wavesmith import audio as A  # noqa: E402
+from wavesmith.pitch import PitchSettings, shift  # noqa: E402
+
+
+def tracker_scores(cents: np.ndarray, recall: float, false_alarm: float | None, seconds: float,
+                   elapsed: float) -> dict:
+    c = np.abs(cents[np.isfinite(cents)])
+    return {"rmse_cents": round(float(np.sqrt(np.mean(c**2))), 2) if len(c) else None,
+            "median_abs_cents": round(float(np.median(c)), 2) if len(c) else None,
+            "gross_error_rate": round(float(np.mean(c > 50)), 4) if len(c) else None,
+            "voicing_recall": round(recall, 4),
+            "voicing_false_alarm": None if false_alarm is None else round(false_alarm, 4),
+            "x_real_time": round(seconds / elapsed, 1)}
+
+
+def bench_trackers(trackers: list[str], notes) -> dict:
+    out: dict = {}
+    for name, snr in (("sweep_clean", None), ("sweep_0db_snr", 0.0)):
+        sw = sweep(snr_db=snr)
+        out[name] = {}
+        for m in trackers:
+            t = time.process_time()
+            est = AN.track_f0(sw.audio, sw.sample_rate, m)
+            elapsed = time.process_time() - t
+            f0, voiced = sw.truth(est.times)
+            scored = np.isfinite(f0)
+            cents = est.cents(np.where(scored, f0, 1.0))[scored & voiced]
+            out[name][m] = tracker_scores(cents, float(est.voiced[scored & voiced].mean()),
+                                          float(est.voiced[scored & ~voiced].mean()), len(sw.audio) / sw.sample_rate,
+                                          elapsed)
+    out["soundfont_notes"] = {"notes": len(notes)}
+    for m in trackers:
+        cents, recall, seconds, elapsed = [], [], 0.0, 0.0
+        for n in notes:
+            t = time.process_time()
+            est = AN.track_f0(n.audio, n.sample_rate, m)
+            elapsed += time.process_time() - t
+            seconds += len(n.audio) / n.sample_rate
+            held = (est.times > n.held[0] + 0.1) & (est.times < n.held[1])  # past the attack
+            cents.append(est.cents(n.hz)[held])
+            recall.append(est.voiced[held].mean())
+        out["soundfont_notes"][m] = tracker_scores(np.concatenate(cents), float(np.mean(recall)), None,
+                                                   seconds, elapsed)
+    return out
+
+
+def mel_envelope(x: np.ndarray, sr: int, track: AN.F0Track | None = None) -> np.ndarray | None:
+    """Long-term average log envelope (dB) of the voiced frames in 24 mel bands, 100 Hz .. 0.45 sr."""
+    feats = AN.decompose(x, sr, track)
+    voiced = feats.f0 > 0
+    if not voiced.any():
+        return None
+    n_fft = 2 * (feats.envelope.shape[1] - 1)
+    fb = A.mel_filterbank(sr, n_fft, 24, fmin=100.0, fmax=0.45 * sr).numpy()
+    fb = fb / fb.sum(1, keepdims=True)
+    return 10 * np.log10(fb @ feats.envelope[voiced].mean(0) + 1e-12)
+
+
+def naive_shift(x: np.ndarray, sr: int, semitones: float) -> np.ndarray:
+    """Read the samples faster: pitch and formants both move, and the duration shrinks."""
+    return A.resample(x[None], int(round(sr * 2 ** (semitones / 12))), sr)[0]
+
+
+def bench_pitch(clips: dict[str, list[tuple[np.ndarray, int]]], shifts: list[float], trackers: list[str]) -> dict:
+    out: dict = {"shifts": shifts}
+    for group, items in clips.items():
+        seconds = sum(len(x) / sr for x, sr in items)
+        g: dict = {"clips": len(items), "seconds": round(seconds, 1)}
+        ref_f0 = [AN.track_f0(x, sr) for x, sr in items]
+        ref_env = [mel_envelope(x, sr, f) for (x, sr), f in zip(items, ref_f0, strict=True)]
+        t = time.process_time()
+        for x, sr in items:
+            AN.synthesize(AN.decompose(x, sr))
+        world_0 = time.process_time() - t
+        t = time.process_time()
+        for x, sr in items:
+            naive_shift(x, sr, 4.0)
+        naive = time.process_time() - t
+        g["reference_x_real_time"] = {"world_analysis_synthesis_0_semitones": round(seconds / world_0, 1),
+                                      "naive_resample_shift": round(seconds / naive, 1)}
+        env_naive = []
+        for s in shifts:
+            for (x, sr), e_in in zip(items, ref_env, strict=True):
+                e_out = mel_envelope(naive_shift(x, sr, s), sr) if s else None
+                if e_in is not None and e_out is not None:
+                    env_naive.append(float(np.abs(e_out - e_in).mean()))
+        g["naive_resample_envelope_change_db"] = round(float(np.mean(env_naive)), 2)
+        for m in trackers:
+            errors, per_shift, env, dur, elapsed = [], {}, [], [], 0.0
+            for s in shifts:
+                shift_err = []
+                for (x, sr), f_in, e_in in zip(items, ref_f0, ref_env, strict=True):
+                    t = time.process_time()
+                    y, _ = shift(x[None], sr, PitchSettings(semitones=s, tracker=m))
+                    elapsed += time.process_time() - t
+                    y = y[0]
+                    dur.append(len(y) / len(x) - 1)
+                    f_out = AN.track_f0(y, sr)
+                    both = f_in.voiced & f_out.voiced
+                    shift_err.append(np.abs(1200 * np.log2(f_out.f0[both] / f_in.f0[both]) - 100 * s))
+                    e_out = mel_envelope(y, sr, f_out)
+                    if e_in is not None and e_out is not None:
+                        env.append(float(np.abs(e_out - e_in).mean()))
+                shift_err = np.concatenate(shift_err)
+                per_shift[f"{s:+g}"] = round(float(np.median(shift_err)), 2)
+                errors.append(shift_err)
+            errors = np.concatenate(errors)
+            g[m] = {"median_abs_error_cents": round(float(np.median(errors)), 2),
+                    "p90_abs_error_cents": round(float(np.percentile(errors, 90)), 2),
+                    "median_abs_error_cents_by_shift": per_shift,
+                    "envelope_change_db": round(float(np.mean(env)), 2),
+                    "max_abs_duration_change": float(np.max(np.abs(dur))),
+                    "x_real_time": round(seconds * len(shifts) / elapsed, 1),
+                    "speed_ratio_to_world_0_semitones": round(world_0 * len(shifts) / elapsed, 3)}
+        out[group] = g
+    return out
+
+
+def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float) -> dict:
+    """f0 error and loudness L1 of a DDSP run's renderings against their inputs, and its speed."""
+    import torch
+
+    from wavesmith.generate import load_model
+    from wavesmith.transfer import TransferSettings, melody
+
+    torch.set_num_threads(1)
+    model, meta = load_model(run, "cpu")
+    sr, spec = model.info.sample_rate, model.features
+    out: dict = {"run": meta["path"], "step": meta["step"], "semitones": semitones}
+    for group, paths in inputs.items():
+        errors, l1, seconds, elapsed, world = [], [], 0.0, 0.0, 0.0
+        for p in paths:
+            x = A.load(p, sr, 1)
+            seconds += x.shape[-1] / sr
+            t = time.process_time()
+            f0, ld = melody(p, x, sr, spec, TransferSettings(semitones=semitones))
+            y = model.sample(1, x.shape[-1] / sr, {"f0": torch.from_numpy(f0)[None],
+                                                  "loudness": torch.from_numpy(ld)[None]}, seed=0)[0].numpy()
+            elapsed += time.process_time() - t
+            t = time.process_time()
+            AN.synthesize(AN.decompose(x[0], sr))
+            world += time.process_time() - t
+            f_out, ld_out = AN.contours(y, sr, spec)
+            both = (f0 > 0) & (f_out > 0)
+            errors.append(np.abs(1200 * np.log2(f_out[both] / f0[both])))
+            sounding = ld > -60
+            l1.append(np.abs(ld_out[sounding] - ld[sounding]))
+        e = np.concatenate(errors)
+        out[group] = {"clips": len(paths), "seconds": round(seconds, 1),
+                      "median_abs_f0_error_cents": round(float(np.median(e)), 2),
+                      "p90_abs_f0_error_cents": round(float(np.percentile(e, 90)), 2),
+                      "loudness_l1_db": round(float(np.concatenate(l1).mean()), 2),
+                      "x_real_time": round(seconds / elapsed, 1),
+                      "reference_world_resynthesis_x_real_time": round(seconds / world, 1)}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speech", type=int, default=20, help="speech clips (the first N of speech-en, by name)")
+    ap.add_argument("--notes-per-instrument", type=int, default=5, help="soundfont notes per instrument (max 5)")
+    ap.add_argument("--step", type=float, default=3.0, help="semitones between tested shifts in -12..12")
+    ap.add_argument("--trackers", default=",".join(AN.TRACKERS), help="trackers measured against known pitch")
+    ap.add_argument("--pitch-trackers", default="harvest,dio", help="trackers tried inside the pitch shift")
+    ap.add_argument("--skip-trackers", action="store_true", help="only the pitch part")
+    ap.add_argument("--transfer-run", help="a ddsp run: also measure transfer onto its timbre")
+    ap.add_argument("--transfer-semitones", type=float, default=0.0)
+    ap.add_argument("--skip-pitch", action="store_true", help="leave out the pitch part")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    trackers = args.trackers.split(",")
+    notes = [n for n in soundfont_notes() if INSTRUMENTS[n.instrument][1].index(n.midi) % 5 < args.notes_per_instrument]
+    result: dict = {}
+    if not args.skip_trackers:
+        result["trackers"] = bench_trackers(trackers, notes)
+    speech = sorted((REAL / "speech-en").glob("*.wav"))[: args.speech]
+    clips = {"speech": [(A.read(p)[0].mean(0).astype(np.float64), A.read(p)[1]) for p in speech],
+             "soundfont_notes": [(n.audio, n.sample_rate) for n in notes]}
+    shifts = [float(s) for s in np.arange(-12, 12 + 1e-9, args.step)]
+    if not args.skip_pitch:
+        result["pitch"] = bench_pitch(clips, shifts, args.pitch_trackers.split(","))
+    if args.transfer_run:
+        with tempfile.TemporaryDirectory() as tmp:
+            inputs = {"clarinet_melodies": render_melodies(Path(tmp) / "clarinet", 71, 62, 84, 6, 4.0, seed=7),
+                      "violin_melodies": render_melodies(Path(tmp) / "violin", 40, 62, 84, 6, 4.0, seed=8),
+                      "speech": speech}
+            result["transfer"] = bench_transfer(args.transfer_run, inputs, args.transfer_semitones)
+    print(json.dumps(result, indent=2 if args.json else None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

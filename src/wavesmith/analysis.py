@@ -1,0 +1,236 @@
+"""Analysis features of any clip: f0 with voicing, loudness, and the WORLD decomposition.
+
+Everything here works on one mono float waveform at a rate the caller gives, on a grid of
+frames centred on ``i * frame_period`` seconds (the WORLD convention), and knows nothing of
+models or databases: DDSP conditioning, pitch shifting and evaluation all read it.
+
+Three f0 trackers sit behind :func:`track_f0` (``benchmarks/pitch_timbre.py --json``, key
+``trackers``, measures them on synthetic tones and soundfont notes):
+
+- ``harvest`` (Morise 2017, WORLD): the most accurate here, and the default;
+- ``dio`` + StoneMask refinement (Morise et al. 2009/2016, WORLD): about 30x faster, with
+  more voicing and octave mistakes;
+- ``yin`` (de Cheveigne & Kawahara 2002) with parabolic interpolation of the dip (their
+  step 5), so the period is not rounded to whole samples: rounding alone costs up to
+  ~50 cents at 440 Hz and 16 kHz.
+
+:func:`decompose` / :func:`synthesize` split a clip into WORLD's excitation (f0 and band
+aperiodicity) and spectral envelope (CheapTrick, Morise 2015) and put them back together;
+changing one while keeping the others is how :mod:`wavesmith.pitch` moves pitch or formants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyworld
+
+from wavesmith.errors import WavesmithError
+
+FRAME_PERIOD_MS = 5.0  # WORLD's default hop: fine enough for vibrato and consonant onsets
+F0_FLOOR = 50.0  # Hz; low male speech and a cello's C2 (65 Hz) fit
+F0_CEIL = 1100.0  # Hz; a soprano's top and a flute's upper register fit
+TRACKERS = ("harvest", "dio", "yin")
+YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara, step 4: absolute threshold on the normalised difference
+SILENCE_DB = -60.0  # frames quieter than this (dBFS, unweighted) are never voiced by yin
+
+
+@dataclass
+class F0Track:
+    """An f0 contour: ``f0[i]`` in Hz at time ``times[i]``, 0 where ``voiced[i]`` is false."""
+
+    f0: np.ndarray  # (frames,) float64 Hz, 0 on unvoiced frames
+    voiced: np.ndarray  # (frames,) bool
+    times: np.ndarray  # (frames,) seconds, frame centres
+    frame_period: float  # seconds between frames
+
+    def cents(self, reference_hz: float | np.ndarray) -> np.ndarray:
+        """1200 log2(f0 / reference) on every frame, NaN where unvoiced."""
+        out = np.full(len(self.f0), np.nan)
+        v = self.voiced
+        ref = np.broadcast_to(np.asarray(reference_hz, dtype=np.float64), self.f0.shape)
+        out[v] = 1200.0 * np.log2(self.f0[v] / ref[v])
+        return out
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which contours a model wants with its training batches (f0 and loudness), on what frame grid."""
+
+    frame_rate: int = 100  # frames per second
+    tracker: str = "harvest"  # f0 tracker of wavesmith.analysis
+
+    @property
+    def key(self) -> str:
+        return f"f0-loudness-{self.tracker}-{self.frame_rate}hz"
+
+
+@dataclass
+class WorldFeatures:
+    """WORLD's decomposition of a clip: excitation (``f0``, ``aperiodicity``) and ``envelope``."""
+
+    f0: np.ndarray  # (frames,) Hz, 0 where unvoiced
+    envelope: np.ndarray  # (frames, fft_size // 2 + 1) power spectral envelope
+    aperiodicity: np.ndarray  # (frames, fft_size // 2 + 1) in [0, 1]
+    sample_rate: int
+    frame_period_ms: float
+    samples: int  # length of the analysed clip, so synthesis returns exactly as many
+
+
+def mono64(x: np.ndarray) -> np.ndarray:
+    """A ``(T,)`` or ``(C, T)`` waveform as one contiguous float64 channel (mean of channels)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=0)
+    if x.ndim != 1:
+        raise ValueError(f"expected (T,) or (C, T) audio, not shape {x.shape}")
+    return np.ascontiguousarray(np.nan_to_num(x))
+
+
+def track_f0(x: np.ndarray, sample_rate: int, method: str = "harvest", fmin: float = F0_FLOOR,
+             fmax: float = F0_CEIL, frame_period_ms: float = FRAME_PERIOD_MS) -> F0Track:
+    """f0 and voicing of ``x`` (``(T,)`` or ``(C, T)`` at ``sample_rate``) with one of :data:`TRACKERS`."""
+    if method not in TRACKERS:
+        raise WavesmithError(f"unknown f0 tracker {method!r}; use one of {', '.join(TRACKERS)}")
+    if not 0 < fmin < fmax < sample_rate / 2:
+        raise WavesmithError(f"need 0 < fmin < fmax < {sample_rate / 2:g} Hz, not {fmin:g} and {fmax:g}")
+    x = mono64(x)
+    if method == "yin":
+        f0, times = _yin(x, sample_rate, fmin, fmax, frame_period_ms)
+    elif method == "harvest":
+        f0, times = pyworld.harvest(x, sample_rate, f0_floor=fmin, f0_ceil=fmax, frame_period=frame_period_ms)
+    else:
+        f0, times = pyworld.dio(x, sample_rate, f0_floor=fmin, f0_ceil=fmax, frame_period=frame_period_ms)
+        f0 = pyworld.stonemask(x, f0, times, sample_rate)
+    f0 = np.asarray(f0, dtype=np.float64)
+    return F0Track(f0, f0 > 0, np.asarray(times, dtype=np.float64), frame_period_ms / 1000.0)
+
+
+def loudness(x: np.ndarray, sample_rate: int, frame_period_ms: float = FRAME_PERIOD_MS,
+             window_ms: float = 64.0) -> np.ndarray:
+    """A-weighted loudness in dB of each frame (centred on ``i * frame_period``), floored at -120.
+
+    As DDSP's loudness feature (Engel et al. 2020, section B.2): the power spectrum of a Hann
+    window weighted by the A-curve (IEC 61672), summed, in dB. A full-scale 1 kHz sine reads
+    about -3 dB (A(1 kHz) is 0 dB).
+    """
+    x = mono64(x)
+    hop = frame_period_ms / 1000.0 * sample_rate
+    n_frames = int(len(x) / hop) + 1
+    n_fft = 2 ** int(np.ceil(np.log2(window_ms / 1000.0 * sample_rate)))
+    window = np.hanning(n_fft)
+    padded = np.pad(x, (n_fft // 2, n_fft // 2 + 1))
+    starts = np.round(np.arange(n_frames) * hop).astype(np.int64)
+    frames = padded[starts[:, None] + np.arange(n_fft)[None]] * window
+    power = np.abs(np.fft.rfft(frames, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    weight = 10 ** (a_weighting_db(freqs) / 10)
+    # Parseval with the window's energy: a sine of amplitude a gives a^2 / 2.
+    total = (power * weight).sum(-1) * 2 / (n_fft * (window**2).sum())
+    return 10 * np.log10(np.maximum(total, 1e-12))
+
+
+def contours(x: np.ndarray, sample_rate: int, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """f0 and loudness of a clip ``(C, T)`` on ``spec``'s grid: ``T // hop + 1`` frames each, float32."""
+    ms = 1000.0 / spec.frame_rate
+    n = x.shape[-1] // (sample_rate // spec.frame_rate) + 1
+    f0 = track_f0(x, sample_rate, spec.tracker, frame_period_ms=ms).f0
+    ld = loudness(x, sample_rate, frame_period_ms=ms)
+    f0 = np.pad(f0, (0, max(0, n - len(f0))))[:n]
+    ld = np.pad(ld, (0, max(0, n - len(ld))), constant_values=-120.0)[:n]
+    return f0.astype(np.float32), ld.astype(np.float32)
+
+
+def a_weighting_db(freqs: np.ndarray) -> np.ndarray:
+    """The A-weighting curve in dB at ``freqs`` Hz (IEC 61672-1, 0 dB at 1 kHz), -inf-safe at 0 Hz."""
+    f2 = np.asarray(freqs, dtype=np.float64) ** 2
+    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    return 20 * np.log10(np.maximum(ra, 1e-12)) + 2.0
+
+
+def decompose(x: np.ndarray, sample_rate: int, track: F0Track | None = None, method: str = "harvest",
+              fmin: float = F0_FLOOR, fmax: float = F0_CEIL) -> WorldFeatures:
+    """WORLD analysis of ``x``: f0, CheapTrick envelope and D4C aperiodicity.
+
+    The f0 is ``track`` when given (one contour shared by the channels of a stereo clip),
+    else :func:`track_f0` with ``method``; frames follow the track's frame period.
+    """
+    x = mono64(x)
+    if track is None:
+        track = track_f0(x, sample_rate, method, fmin, fmax)
+    frame_period_ms = track.frame_period * 1000.0
+    f0, times = track.f0, track.times
+    # CheapTrick's window follows f0_floor: 3 periods of the lowest f0 set the FFT size.
+    fft_size = pyworld.get_cheaptrick_fft_size(sample_rate, fmin)
+    sp = pyworld.cheaptrick(x, f0, times, sample_rate, fft_size=fft_size)
+    ap = pyworld.d4c(x, f0, times, sample_rate, fft_size=fft_size)
+    return WorldFeatures(f0, sp, ap, sample_rate, frame_period_ms, len(x))
+
+
+def synthesize(features: WorldFeatures) -> np.ndarray:
+    """The waveform of ``features``, float32 ``(samples,)`` as long as the analysed clip."""
+    f = features
+    y = pyworld.synthesize(np.ascontiguousarray(f.f0), np.ascontiguousarray(f.envelope),
+                           np.ascontiguousarray(f.aperiodicity), f.sample_rate, f.frame_period_ms)
+    # WORLD renders whole frames: trim (or pad) to the input's length so duration is kept exactly.
+    y = y[: f.samples] if len(y) >= f.samples else np.pad(y, (0, f.samples - len(y)))
+    return y.astype(np.float32)
+
+
+def warp_frequency(spectra: np.ndarray, ratio: float) -> np.ndarray:
+    """Spectra ``(frames, bins)`` stretched along frequency by ``ratio``: out(f) = in(f / ratio).
+
+    Interpolated linearly between bins; above the input's top (``ratio < 1``) the last bin is held.
+    """
+    bins = spectra.shape[-1]
+    src = np.arange(bins) / ratio
+    lo = np.clip(np.floor(src).astype(np.int64), 0, bins - 1)
+    hi = np.clip(lo + 1, 0, bins - 1)
+    frac = np.clip(src - lo, 0.0, 1.0)[None]
+    return spectra[:, lo] * (1 - frac) + spectra[:, hi] * frac
+
+
+def _yin(x: np.ndarray, sample_rate: int, fmin: float, fmax: float,
+         frame_period_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """YIN f0 per frame with parabolic interpolation of the chosen dip (steps 1-5 of the paper)."""
+    hop = frame_period_ms / 1000.0 * sample_rate
+    n_frames = int(len(x) / hop) + 1
+    times = np.arange(n_frames) * hop / sample_rate
+    tau_min = max(2, int(sample_rate / fmax))
+    tau_max = int(np.ceil(sample_rate / fmin)) + 1
+    win = tau_max  # integration window: one period of the lowest f0 (eq. 6)
+    length = win + tau_max + 1
+    padded = np.pad(x, (length, length))
+    starts = np.round(np.arange(n_frames) * hop).astype(np.int64) + length - length // 2
+    f0 = np.zeros(n_frames)
+    block = 2048  # frames per batch: bounds memory on long clips
+    n = 1 << int(np.ceil(np.log2(2 * length)))
+    for b0 in range(0, n_frames, block):
+        idx = starts[b0:b0 + block]
+        fr = padded[idx[:, None] + np.arange(length)[None]]
+        fr = fr - fr.mean(-1, keepdims=True)
+        # d(tau) = sum_{j<W} (x_j - x_{j+tau})^2 = e0 + e_tau - 2 r(tau)  (eq. 7)
+        r = np.fft.irfft(np.fft.rfft(fr, n) * np.conj(np.fft.rfft(fr[:, :win], n)), n)[:, : tau_max + 1]
+        c = np.pad(np.cumsum(fr**2, -1), ((0, 0), (1, 0)))
+        e_tau = c[:, win: win + tau_max + 1] - c[:, : tau_max + 1]
+        d = np.maximum(c[:, win: win + 1] + e_tau - 2 * r, 0.0)
+        taus = np.arange(1, tau_max + 1)
+        cmnd = np.ones_like(d)
+        cmnd[:, 1:] = d[:, 1:] * taus / np.maximum(np.cumsum(d[:, 1:], -1), 1e-12)  # eq. 8
+        level = 10 * np.log10(np.maximum(c[:, win] / win, 1e-12))
+        for row in range(len(fr)):
+            if level[row] < SILENCE_DB:
+                continue
+            under = np.flatnonzero(cmnd[row, tau_min:tau_max] < YIN_THRESHOLD)
+            if len(under) == 0:
+                continue
+            t = under[0] + tau_min
+            while t + 1 < tau_max and cmnd[row, t + 1] < cmnd[row, t]:  # walk down to the dip's bottom
+                t += 1
+            # Interpolate on d, not the normalised curve: its running mean tilts the dip and biases it.
+            a, b, cc = d[row, t - 1], d[row, t], d[row, t + 1]
+            denom = a - 2 * b + cc
+            shift = 0.5 * (a - cc) / denom if denom > 0 else 0.0
+            f0[b0 + row] = sample_rate / (t + float(np.clip(shift, -0.5, 0.5)))
+    return f0, times

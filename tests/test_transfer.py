@@ -1,0 +1,64 @@
+"""``wavesmith transfer``: a melody played by a DDSP run follows its input's pitch; bad input loses nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from test_ddsp import SR, tone, tone_db
+from wavesmith import analysis as AN
+from wavesmith import audio as A
+from wavesmith.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from wavesmith.train import train
+
+    root = tmp_path_factory.mktemp("ddsp")
+    sets = ["steps=2", "workers=0", "batch_size=2", "valid_every=0", "hidden=32", "mlp_layers=1",
+            "harmonics=20", "noise_bands=17", "reverb_seconds=0.05", "crop_seconds=0.5"]
+    train(tone_db(root), "ddsp", root / "run", sets=sets, progress=False)
+    return root / "run"
+
+
+def test_output_follows_the_input_melody_moved_by_semitones(run, tmp_path):
+    src = tmp_path / "hum.wav"
+    sf.write(src, np.concatenate([tone(196.0, 0.6), tone(247.0, 0.6)]), SR)
+    out = tmp_path / "out"
+    assert main(["transfer", str(run), str(src), "--out", str(out), "--semitones", "5"]) == 0
+    y, rate = A.read(out / "000.wav")
+    x, _ = A.read(src)
+    assert rate == SR and y.shape == x.shape
+    f_in, f_out = AN.track_f0(x, SR), AN.track_f0(y, SR)
+    both = f_in.voiced & f_out.voiced
+    cents = 1200 * np.log2(f_out.f0[both] / f_in.f0[both])
+    assert both.mean() > 0.8 and abs(np.median(cents) - 500) < 20
+    rec = json.loads((out / "generated.jsonl").read_text())
+    assert rec["source"] == str(src) and rec["settings"]["semitones"] == 5 and rec["model"] == "ddsp"
+
+
+@pytest.mark.parametrize("case", ["silence", "noise", "semitones", "not_ddsp"])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, case):
+    src = tmp_path / "in.wav"
+    noise = 0.3 * np.random.default_rng(0).standard_normal(SR)
+    audio = {"silence": np.zeros(SR), "noise": noise}.get(case, tone(220.0))
+    sf.write(src, audio, SR)
+    target = run
+    if case == "not_ddsp":
+        from toy_model import make_db
+        from wavesmith.train import train
+
+        train(make_db(tmp_path), "toy_model:ToyModel", tmp_path / "toy", sets=["steps=1", "workers=0",
+              "batch_size=2", "preview_every=0", "valid_every=0"], progress=False)
+        target = tmp_path / "toy"
+    extra = ["--semitones", "30"] if case == "semitones" else []
+    out = tmp_path / "out"
+    assert main(["transfer", str(target), str(src), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wavesmith: error:"), err
+    expect = {"silence": "silent", "noise": "no pitch", "semitones": "--semitones", "not_ddsp": "ddsp"}[case]
+    assert expect in err[0] and not out.exists()
