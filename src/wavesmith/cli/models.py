@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from wavesmith import vocoder as V
-
 
 def register(sub) -> None:
     """Add ``models`` and ``vocode`` to the ``wavesmith`` parser."""
@@ -21,9 +19,9 @@ def register(sub) -> None:
                        "length (mono) and are marked and signed like every output.")
     p.add_argument("files", metavar="AUDIO", nargs="+", help="audio files to resynthesize")
     p.add_argument("--out", required=True, help="output folder (must not already hold generated files)")
-    p.add_argument("--vocoder", default=V.DEFAULT,
-                   help=f"a shipped vocoder ({', '.join(V.SHIPPED)}; default {V.DEFAULT}) or a hifigan run folder "
-                   "or checkpoint")
+    p.add_argument("--vocoder", default=None,
+                   help="a shipped vocoder (listed by `wavesmith models`; default universal) or a hifigan run "
+                   "folder or checkpoint")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     p.set_defaults(func=_vocode)
@@ -31,6 +29,7 @@ def register(sub) -> None:
 
 def _models(args) -> int:
     from wavesmith import shipped
+    from wavesmith import vocoder as V
 
     cards = [shipped.card(n) for n in shipped.names()]
     vocoders = [{"name": n, "licence": s.licence, "about": s.about} for n, s in V.SHIPPED.items()]
@@ -50,8 +49,9 @@ def _models(args) -> int:
 
 
 def _vocode(args) -> int:
+    from wavesmith import vocoder as V
     from wavesmith.vocode import vocode
 
-    paths = vocode(args.files, args.out, vocoder=args.vocoder, format=args.format, device=args.device)
+    paths = vocode(args.files, args.out, vocoder=args.vocoder or V.DEFAULT, format=args.format, device=args.device)
     print(f"wrote {len(paths)} files to {args.out} (described in {args.out}/generated.jsonl)")
     return 0
