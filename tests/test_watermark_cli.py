@@ -142,3 +142,22 @@ def test_mark_reads_the_written_file_back_and_warns_when_the_mark_cannot_be_foun
     warnings = [line for line in capsys.readouterr().err.splitlines() if "its watermark" in line]
     assert len(warnings) == 1 and warnings[0].startswith("wavesmith: warning: ")
     assert (tmp_path / "tone-cli.wav").is_file()
+
+
+def test_a_second_mark_is_refused_unless_forced(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from wavesmith.cli import main
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype("float32")
+    sf.write(str(tmp_path / "in.wav"), x, rate)
+    assert main(["mark", str(tmp_path / "in.wav"), str(tmp_path / "one.wav"), "--payload", "7"]) == 0
+    capsys.readouterr()  # the first mark may say it made a signing key
+    assert main(["mark", str(tmp_path / "one.wav"), str(tmp_path / "two.wav"), "--payload", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already carries a wavesmith watermark (payload 7)" in err[0]
+    assert not (tmp_path / "two.wav").exists()
+    assert main(["mark", str(tmp_path / "one.wav"), str(tmp_path / "two.wav"), "--payload", "9", "--force"]) == 0

@@ -13,12 +13,15 @@ from wavesmith.errors import WavesmithError
 def register(sub) -> None:
     """Add ``mark`` and ``detect`` to the ``wavesmith`` parser."""
     p = sub.add_parser(
-        "mark", help="watermark an audio file, check the mark is found again, sign it with C2PA Content Credentials"
+        "mark", help="watermark an audio file, check the mark is found again, sign it with C2PA Content Credentials",
+        description="Mark a file as machine-made: the watermark, and a C2PA manifest whose digital source type "
+        "is trainedAlgorithmicMedia. Use it for audio a model made (outside wavesmith too), not for recordings.",
     )
     p.add_argument("input", metavar="IN", help="audio file to mark (never modified unless --in-place)")
     p.add_argument("output", metavar="OUT", nargs="?", help="marked file to write (wav, flac, mp3, ogg, aiff)")
     p.add_argument("--payload", type=int, default=0, help="16-bit payload to carry, 0..65535 (default 0)")
     p.add_argument("--in-place", action="store_true", help="replace IN (through a temporary file and a rename)")
+    p.add_argument("--force", action="store_true", help="mark IN even if it already carries a wavesmith watermark")
     p.set_defaults(func=_mark)
 
     p = sub.add_parser("detect", help="look for the watermark and C2PA Content Credentials in audio files")
@@ -45,7 +48,7 @@ def _mark(args) -> int:
         dst = Path(args.output)
         if dst.exists() and dst.resolve() == src.resolve():
             raise WavesmithError("OUT is IN: use --in-place to replace the input")
-    result = mark_file(src, dst, args.payload)
+    result = mark_file(src, dst, args.payload, force=args.force)
     print(f"marked {dst} (payload {result['payload']})")
     problem = check_problem(result["check"], args.payload)
     if problem:

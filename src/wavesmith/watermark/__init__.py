@@ -78,8 +78,12 @@ def mark_file(
     *,
     model: str | None = None,
     checkpoint_hash: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Watermark ``src`` into ``dst`` (may be the same path) and sign it with C2PA.
+
+    Audio that already carries a wavesmith mark is refused unless ``force``: a second mark
+    over the first would blur both payloads, and the file already says what it is.
 
     ``dst`` is written through a temporary file and a rename, so ``src`` is untouched
     unless it is ``dst``, and then only replaced once the marked file is complete.
@@ -93,6 +97,11 @@ def mark_file(
     x, rate = A.read(src)
     if x.size == 0:
         raise WavesmithError(f"{src} holds no audio")
+    if not force:
+        found = detect(x, rate)
+        if found.present:
+            raise WavesmithError(f"{src} already carries a wavesmith watermark (payload {found.payload}); "
+                                 "pass --force to mark it again")
     y = embed(x, rate, payload)
     fmt = A.check_format(dst.suffix, f"cannot write {dst}: ")
     result = write_signed(dst, y, rate, fmt, payload, model=model, checkpoint_hash=checkpoint_hash)
