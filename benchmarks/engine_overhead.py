@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from wavesmith.train.engine import pick_device
+    from wavesmith.device import pick_device
 
     device = pick_device(args.device)
     cls = models.get(args.model)

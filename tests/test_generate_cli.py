@@ -11,10 +11,10 @@ import torch
 
 from toy_model import make_db
 from wavesmith import audio as A
+from wavesmith import checkpoint as ckpt
 from wavesmith.cli import main
 from wavesmith.errors import WavesmithError
 from wavesmith.generate import file_seed, generate, load_model, save_clips
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 
 

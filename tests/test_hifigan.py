@@ -8,11 +8,11 @@ import torch
 
 from toy_model import make_db
 from wavesmith import vocoder as V
+from wavesmith.checkpoint import latest
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
 from wavesmith.models.hifigan import Config, HiFiGAN
 from wavesmith.train import train
-from wavesmith.train.checkpoint import latest
 from wavesmith.train.logs import read
 
 # V3 from random weights with discriminators at 1/20 of the paper's width: seconds per step.

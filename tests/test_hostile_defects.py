@@ -22,10 +22,10 @@ import soundfile as sf
 
 import wavesmith
 from toy_model import make_db, tone
+from wavesmith import checkpoint as ckpt
 from wavesmith.db import Database
 from wavesmith.db.store import shard_path
 from wavesmith.errors import WavesmithError
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 
 SRC = Path(wavesmith.__file__).resolve().parents[1]  # the wavesmith under test, for subprocesses

@@ -21,8 +21,8 @@ import pytest
 import soundfile as sf
 
 from toy_model import make_db, tone
+from wavesmith import checkpoint as ckpt
 from wavesmith.cli import main
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 
 NUMBERS = ("0", "-1", "nan", "inf", "1e9")  # the values every numeric flag is tried with

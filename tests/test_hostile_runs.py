@@ -18,10 +18,10 @@ import soundfile as sf
 
 import wavesmith
 from toy_model import make_db, tone
+from wavesmith import checkpoint as ckpt
 from wavesmith import models
 from wavesmith.errors import WavesmithError
 from wavesmith.generate import generate, save_clips
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 
 SRC = Path(wavesmith.__file__).resolve().parents[1]  # the wavesmith under test, for subprocesses
@@ -114,7 +114,7 @@ def test_a_short_write_while_saving_a_checkpoint_is_one_line(tmp_path):
     code = ("import resource, signal, sys, torch; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000)); "
             "from pathlib import Path; from wavesmith.errors import WavesmithError; "
-            "from wavesmith.train import checkpoint as ckpt\n"
+            "from wavesmith import checkpoint as ckpt\n"
             "try: ckpt.save({'format': ckpt.FORMAT, 'model_name': 'x', 'w': torch.zeros(10**6)}, Path(sys.argv[1]))\n"
             "except WavesmithError as e: print(e)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c" / "s.pt")], capture_output=True, text=True,

@@ -110,7 +110,7 @@ def test_sampler_options_are_refused_for_models_without_them(tmp_path, capsys):
 
 
 def test_fine_tuning_starts_from_a_shipped_model_with_labels_matched_by_name(ship, tmp_path):
-    from wavesmith.train import checkpoint as ckpt
+    from wavesmith import checkpoint as ckpt
     from wavesmith.train.logs import read
 
     db = make_db(tmp_path / "new", rate=22050, labels=("lo", "new"))

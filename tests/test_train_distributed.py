@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from toy_model import make_db
+from wavesmith import checkpoint as ckpt
 from wavesmith.db import Database
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 from wavesmith.train.logs import read
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from toy_model import make_db
+from wavesmith import checkpoint as ckpt
 from wavesmith.train import TrainConfig, lr_factor, train
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train.logs import read
 
 TESTS = Path(__file__).resolve().parent

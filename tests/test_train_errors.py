@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from toy_model import make_db
+from wavesmith import checkpoint as ckpt
 from wavesmith.cli import main
 from wavesmith.db import Database
 from wavesmith.errors import WavesmithError
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import train
 
 MODEL = "toy_model:ToyModel"

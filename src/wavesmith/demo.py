@@ -112,7 +112,7 @@ def _train(db_path: Path, run: Path, model: str, minutes: float, seed: int, init
     log(f"[3/5] {what} for {minutes:g} min on this machine into {run}")
     done = 0
     if run.exists():
-        from wavesmith.train import checkpoint
+        from wavesmith import checkpoint
 
         found = checkpoint.latest(run, warn=log)
         done = int(found[0]["step"]) if found else 0

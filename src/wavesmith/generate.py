@@ -31,14 +31,14 @@ import numpy as np
 import torch
 
 from wavesmith import audio as A
+from wavesmith import checkpoint as ckpt
 from wavesmith import config as C
 from wavesmith import models, shipped
 from wavesmith import watermark as W
+from wavesmith.device import pick_device
 from wavesmith.errors import WavesmithError, one_line
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.seeds import mix64
-from wavesmith.train import checkpoint as ckpt
-from wavesmith.train.runtime import pick_device
 
 RECORDS = "generated.jsonl"
 MAX_SECONDS = 3600.0  # longest file one call makes: past this, memory runs out before a file is written

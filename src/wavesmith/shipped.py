@@ -75,7 +75,7 @@ def slim(state: dict[str, Any], dtype: torch.dtype = torch.float16) -> dict[str,
 def export(checkpoint: str | os.PathLike, name: str, about: dict[str, Any], out: str | os.PathLike | None = None,
            dtype: torch.dtype = torch.float16) -> Path:
     """Write ``checkpoint`` as shipped model ``name`` (weights + card) into ``out`` (default: the package)."""
-    from wavesmith.train import checkpoint as ckpt
+    from wavesmith import checkpoint as ckpt
 
     state, digest = ckpt.load(ckpt.resolve_path(checkpoint))
     target = Path(out) if out is not None else folder()

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from wavesmith.device import pick_device
 from wavesmith.train.config import TrainConfig
 from wavesmith.train.engine import lr_factor, train
-from wavesmith.train.runtime import pick_device
 
 __all__ = ["TrainConfig", "lr_factor", "pick_device", "train"]

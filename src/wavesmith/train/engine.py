@@ -25,19 +25,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from wavesmith import checkpoint as ckpt
 from wavesmith import config as C
 from wavesmith import models
+from wavesmith.device import pick_device
 from wavesmith.errors import WavesmithError, one_line
 from wavesmith.files import write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
-from wavesmith.train import checkpoint as ckpt
 from wavesmith.train import distributed as D
 from wavesmith.train.config import TrainConfig
 from wavesmith.train.data import Batches, valid_batches
 from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
-from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng, pick_device
+from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng
 
 if TYPE_CHECKING:
     from wavesmith.db import Database
@@ -155,7 +156,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     from wavesmith.db import Database
 
     d = D.from_env()
-    dev = pick_device(device, d)
+    dev = pick_device(device, d.local_rank)
     run_dir = Path(run)
     if run_dir.exists() and not run_dir.is_dir():
         raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
