@@ -105,7 +105,7 @@ def main() -> int:
     results = {}
     for cond, cs in conditions.items():
         lab = y[part[0]][: len(fresh)] if cond == "train_copies" else y_fresh
-        r = evaluate_arrays(cs, [f"{cond}/{i}" for i in range(len(cs))], real, clf, lab if clf else None)
+        r, _ = evaluate_arrays(cs, [f"{cond}/{i}" for i in range(len(cs))], real, clf, lab if clf else None)
         results[cond] = {k: r[k]["value"] for k in KEY_METRICS if k in r}
         if cond == "real_fresh":
             floor = {k: r[k]["real_floor"] for k in KEY_METRICS if k in r}

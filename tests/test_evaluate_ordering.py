@@ -13,7 +13,7 @@ import pytest
 
 from wavesmith.evaluate import classifier
 from wavesmith.evaluate import metrics as m
-from wavesmith.evaluate.core import RealSets, evaluate_arrays
+from wavesmith.evaluate.core import REFERENCE, RealSets, evaluate_arrays
 from wavesmith.evaluate.features import extract
 
 SR = 8000
@@ -26,7 +26,7 @@ def world():
     floor, y_floor = degrade.synthetic_clips(48, SR, seed=3, seconds=0.5)
     fresh, y_fresh = degrade.synthetic_clips(48, SR, seed=4, seconds=0.5)
     clf = classifier.train(train, y_train, list(degrade.LABELS), SR, ref, y_ref, max_steps=50, batch_size=32)
-    real = RealSets(SR, ref, floor, train, [f"train{i}" for i in range(len(train))], y_ref, y_floor, held_out=ref)
+    real = RealSets(SR, ref, floor, train, [f"train{i}" for i in range(len(train))], y_ref, y_floor, held_out=REFERENCE)
     return {"real": real, "clf": clf, "fresh": fresh, "y_fresh": y_fresh, "train": train}
 
 
@@ -43,7 +43,7 @@ def test_classifier_learns_the_synthetic_classes(world):
 
 
 def test_real_clips_score_near_the_floor_and_far_from_noise(world):
-    res = evaluate_arrays(world["fresh"], [f"f{i}" for i in range(48)], world["real"], world["clf"],
+    res, _ = evaluate_arrays(world["fresh"], [f"f{i}" for i in range(48)], world["real"], world["clf"],
                           world["y_fresh"])
     for name in ("fd_logmel", "fd_classifier"):
         r = res[name]
@@ -79,7 +79,7 @@ def test_exact_copies_of_training_clips_are_flagged_and_held_out_clips_are_not(w
     copies = world["train"][:10]
     clips = copies + world["fresh"][:20]
     files = [f"copy{i}" for i in range(10)] + [f"fresh{i}" for i in range(20)]
-    res = evaluate_arrays(clips, files, world["real"], None)
+    res, _ = evaluate_arrays(clips, files, world["real"], None)
     mem = res["memorization"]
     assert sorted(mem["flagged"]) == sorted(files[:10])
     assert [c["nearest_train"] for c in mem["copies"]] == [f"train{i}" for i in range(10)]
@@ -91,5 +91,5 @@ def test_slightly_changed_copies_are_still_flagged(world):
     rng = np.random.default_rng(5)
     near = [np.clip(x * 0.97 + 1e-4 * rng.standard_normal(x.shape), -1, 1).astype(np.float32)
             for x in world["train"][:8]]
-    res = evaluate_arrays(near, [f"n{i}" for i in range(8)], world["real"], None)
+    res, _ = evaluate_arrays(near, [f"n{i}" for i in range(8)], world["real"], None)
     assert len(res["memorization"]["flagged"]) == 8

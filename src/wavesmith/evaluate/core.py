@@ -55,7 +55,12 @@ class RealSets:
     train_names: list[str]
     reference_labels: np.ndarray | None = None  # label ids, -1 unknown
     floor_labels: np.ndarray | None = None
-    held_out: list[np.ndarray] | None = None  # for the memorization reference distances; None: leave-one-out
+    # For the memorization check's reference distances: clips, REFERENCE (the reference clips
+    # themselves, whose features are then computed once), or None (leave-one-out on train).
+    held_out: list[np.ndarray] | str | None = None
+
+
+REFERENCE = "reference"  # RealSets.held_out: the held-out clips are the reference clips
 
 
 def calibration_clips(floor: list[np.ndarray], seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -105,10 +110,12 @@ def evaluate_arrays(
     classifier: Classifier | None = None,
     requested_labels: np.ndarray | None = None,
     seed: int = 0,
-) -> dict:
-    """Every metric of ``generated`` against ``real``, each ``{"value", "real_floor", "noise", "silence", ...}``.
+) -> tuple[dict, dict]:
+    """Every metric of ``generated`` against ``real``, and the per-clip arrays the report draws.
 
-    Also returns under ``"_arrays"`` the per-clip features the report draws (dropped from JSON).
+    Returns ``(metrics, arrays)``: ``metrics`` holds one ``{"value", "real_floor", "noise",
+    "silence", ...}`` per metric (plain JSON); ``arrays`` the features, the classifier's
+    outputs and the memorization distances.
     """
     sr = real.sample_rate
     calib = calibration_clips(real.floor, seed)
@@ -138,7 +145,9 @@ def evaluate_arrays(
     train_f = extract(real.train, sr, seed=seed)
     if real.held_out is None:
         held = None
-    elif real.held_out is real.reference:
+    elif isinstance(real.held_out, str):
+        if real.held_out != REFERENCE:
+            raise ValueError(f"RealSets.held_out must be clips, {REFERENCE!r} or None, not {real.held_out!r}")
         held = ref.embedding
     else:
         held = extract(real.held_out, sr, seed=seed).embedding
@@ -154,5 +163,7 @@ def evaluate_arrays(
             out[name] = {"value": row.get("value"), **{k: row.get(k) for k in CALIBRATION},
                          "better": better, "meaning": meaning,
                          **{k: v for k, v in row.items() if k not in ("value", *CALIBRATION)}}
-    out["_arrays"] = {"features": feats, "reference": ref, "train": train_f, "probs": clf_out}
-    return out
+    arrays = {"features": feats, "reference": ref, "train": train_f, "probs": clf_out,
+              "distances": out["memorization"].pop("distances"),
+              "held_out_distances": out["memorization"].pop("held_out_distances")}
+    return out, arrays

@@ -18,7 +18,7 @@ from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
 from wavesmith.evaluate import classifier, features
 from wavesmith.evaluate import metrics as m
-from wavesmith.evaluate.core import CALIBRATION, METRICS, RealSets, evaluate_arrays
+from wavesmith.evaluate.core import CALIBRATION, METRICS, REFERENCE, RealSets, evaluate_arrays
 from wavesmith.files import write_text
 
 MAX_REAL = 2000  # real clips per set at most (random subset beyond): bounded time on big databases
@@ -111,7 +111,7 @@ def real_from_db(db, split: str, seed: int = 0) -> tuple[RealSets, dict]:
     reference = [_audio(db, c) for c in ref_clips]
     real = RealSets(db.sample_rate, reference, [_audio(db, c) for c in floor],
                     [_audio(db, c) for c in train], [f"{c.id}: {c.source}" for c in train],
-                    ids(ref_clips), ids(floor), held_out=reference)
+                    ids(ref_clips), ids(floor), held_out=REFERENCE)
     return real, {"database": str(db.path), "split": split, "floor_source": floor_source,
                   "n_reference": len(ref_clips), "n_floor": len(floor), "n_train": len(train)}
 
@@ -213,11 +213,7 @@ def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_p
     if log:
         for n in notes:
             log(n)
-    res = evaluate_arrays(gen.clips, gen.files, real, clf, wanted, seed)
-    arrays = res.pop("_arrays")
-    mem = res["memorization"]
-    arrays["distances"] = mem.pop("distances")
-    arrays["held_out_distances"] = mem.pop("held_out_distances")
+    res, arrays = evaluate_arrays(gen.clips, gen.files, real, clf, wanted, seed)
     out = {"generated_dir": str(generated_dir), "n_generated": len(gen.files), **info,
            "sample_rate": real.sample_rate, "channels": channels, "notes": notes, "skipped": gen.skipped,
            "classifier": clf_info, **res, "seconds": round(time.monotonic() - t0, 1)}
