@@ -59,7 +59,6 @@ def add(
             raise
         raise WavesmithError(f"the disk is full: stopped adding to {db.path}; the clips committed so far are "
                              "intact: free some space and run the same `db add` again to continue") from None
-    db._locations.clear()
     if stop.requested:
         raise KeyboardInterrupt  # after committing: rerunning the same add completes it
     elapsed = time.monotonic() - t0
@@ -88,8 +87,8 @@ def _disk_full(e: BaseException) -> bool:
 
 
 def _add_jobs(db, jobs, settings, workers, progress, wait):
-    with db.writing(wait) as shards:
-        con = db._con
+    with db.writing(wait) as writing:
+        con, shards = writing.catalog, writing.shards
         known = {p: (size, mtime) for p, size, mtime in con.execute("SELECT path, size, mtime FROM sources")}
         todo = [j for j in jobs if j.error or known.get(j.path) != (j.size, j.mtime)]
         relabelled = _update_metadata(con, [j for j in jobs if not j.error and known.get(j.path) == (j.size, j.mtime)])

@@ -292,7 +292,6 @@ class Database:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self._locations.clear()
             # Survivors whose first source is gone now name a remaining one.
             con.execute(
                 "UPDATE clips SET source = (SELECT MIN(path) FROM source_clips WHERE clip = clips.id) "
@@ -334,9 +333,15 @@ class Database:
                     f"restore the file from a backup (`wavesmith db verify {self.path}` lists the clips it "
                     "affects), or make a new database and `db add` the sources again")
 
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of a read-only SQL query on the catalog (summaries such as ``db info``)."""
+        return self._con.execute(sql, params).fetchall()
+
     @contextmanager
     def writing(self, wait: float = 600.0):
-        """Hold the writer lock; yields a :class:`ShardWriter` positioned after the committed audio."""
+        """Hold the writer lock; yields a :class:`Writing`: the catalog connection and a
+        :class:`ShardWriter` positioned after the committed audio. On exit the cached clip
+        locations are dropped, since the write may have moved them."""
         if self.readonly:
             raise WavesmithError(f"{self.path} is read-only (no write permission, or a read-only mount); "
                                  "it can be read, not changed")
@@ -346,9 +351,18 @@ class Database:
             self.check_store()
             writer = ShardWriter(self.path, self.channels, self._shard_ends())
             try:
-                yield writer
+                yield Writing(self._con, writer)
             finally:
                 writer.close()
+                self._locations.clear()
+
+
+@dataclass(frozen=True)
+class Writing:
+    """What a writer holding the lock works with: the catalog connection and the shard writer."""
+
+    catalog: sqlite3.Connection
+    shards: ShardWriter
 
 
 def _clip(row: tuple, sample_rate: int, channels: int) -> Clip:

@@ -16,29 +16,29 @@ DURATION_EDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 def info(db) -> dict:
     """Clips and hours overall, per split, label and speaker; rate and duration histograms."""
-    con = db._con
-    clips, seconds = con.execute("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM clips").fetchone()
+    q = db.query
+    clips, seconds = q("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM clips")[0]
 
     def grouped(column: str) -> tuple[dict, dict]:
-        rows = con.execute(
+        rows = q(
             f"SELECT {column}, COUNT(*), SUM(duration) FROM clips WHERE {column} IS NOT NULL "
             f"GROUP BY {column} ORDER BY {column}"
-        ).fetchall()
+        )
         return {k: n for k, n, _ in rows}, {k: round(s / 3600.0, 6) for k, _, s in rows}
 
     splits, split_hours = grouped("split")
     labels, label_hours = grouped("label")
     speakers, speaker_hours = grouped("speaker")
     rates = {
-        str(r): n for r, n in con.execute("SELECT orig_rate, COUNT(*) FROM clips GROUP BY orig_rate ORDER BY orig_rate")
+        str(r): n for r, n in q("SELECT orig_rate, COUNT(*) FROM clips GROUP BY orig_rate ORDER BY orig_rate")
     }
     durations = {}
     edges = list(DURATION_EDGES) + [float("inf")]
     for lo, hi in zip(edges[:-1], edges[1:], strict=False):
-        n = con.execute("SELECT COUNT(*) FROM clips WHERE duration >= ? AND duration < ?", (lo, hi)).fetchone()[0]
+        n = q("SELECT COUNT(*) FROM clips WHERE duration >= ? AND duration < ?", (lo, hi))[0][0]
         durations[f"{lo:g}-{hi:g}s" if hi != float("inf") else f">={lo:g}s"] = n
-    stats = con.execute("SELECT MIN(duration), MAX(duration), AVG(duration) FROM clips").fetchone()
-    sources, duplicates = con.execute("SELECT COUNT(*), COALESCE(SUM(duplicates), 0) FROM sources").fetchone()
+    stats = q("SELECT MIN(duration), MAX(duration), AVG(duration) FROM clips")[0]
+    sources, duplicates = q("SELECT COUNT(*), COALESCE(SUM(duplicates), 0) FROM sources")[0]
     return {
         "path": str(db.path),
         "sample_rate": db.sample_rate,
@@ -46,7 +46,7 @@ def info(db) -> dict:
         "fingerprint": db.fingerprint(),
         "clips": clips,
         "hours": round(seconds / 3600.0, 6),
-        "errors": con.execute("SELECT COUNT(*) FROM errors").fetchone()[0],
+        "errors": q("SELECT COUNT(*) FROM errors")[0][0],
         "sources": sources,
         "duplicates": duplicates,
         "splits": {s: splits.get(s, 0) for s in SPLITS},
