@@ -38,6 +38,7 @@ from wavesmith.train.data import Batches, valid_batches
 from wavesmith.train.ema import EMA
 from wavesmith.train.logs import MetricsLog
 from wavesmith.train.preview import preview
+from wavesmith.train.resolve import check_data, check_resume, resolve_configs, start_state
 from wavesmith.train.runtime import StopSignal, eval_mode, isolated_rng
 
 if TYPE_CHECKING:
@@ -61,57 +62,6 @@ def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _init_state(source) -> dict[str, Any]:
-    """The checkpoint a fine-tuning run starts from: a run, a checkpoint file or a shipped model."""
-    from wavesmith import shipped
-
-    path = shipped.resolve(source)
-    if path is None:
-        if not Path(source).exists():
-            raise WavesmithError(f"--init {source}: no run, checkpoint or shipped model of that name; "
-                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
-        path = ckpt.resolve_path(source)
-    state, digest = ckpt.load(path)
-    return {**state, "init_path": str(path), "init_sha256": digest}
-
-
-def _resolve(cls, state, config_file, sets, start=None) -> tuple[Any, TrainConfig]:
-    # The model's own needs for the engine (e.g. WGAN-GP: no clipping) come before the user's.
-    defaults = C.override(TrainConfig(), dict(getattr(cls, "train_defaults", {}) or {}), "train")
-    base = C.from_dict(cls.Config, start["config"]["model"]) if start is not None else cls.Config()
-    sections: dict[str, Any] = {"model": base, "train": defaults}
-    if state is not None:
-        saved = state["config"]
-        sections = {"model": C.from_dict(cls.Config, saved["model"]), "train": C.from_dict(TrainConfig, saved["train"])}
-    toml = C.load_toml(config_file) if config_file else None
-    resolved = C.resolve(sections, toml, list(sets))
-    if state is not None and C.to_dict(resolved["model"]) != C.to_dict(sections["model"]):
-        raise WavesmithError("the model config cannot change when resuming; start a new run to change it")
-    return resolved["model"], resolved["train"]
-
-
-def _check_data(info: DataInfo, saved: DataInfo, db_path) -> None:
-    for what in ("sample_rate", "channels", "labels", "speakers"):
-        a, b = getattr(info, what), getattr(saved, what)
-        if a != b:
-            shown = (lambda v: ", ".join(v) or "none") if what in ("labels", "speakers") else str
-            raise WavesmithError(f"database {db_path} has {what.replace('_', ' ')} {shown(a)}, "
-                                 f"but the checkpoint was trained with {shown(b)}")
-
-
-def _check_resume(state: dict, database, tc: TrainConfig) -> None:
-    """An exact resume needs the clips and batch size the run had: refuse a silent change of either."""
-    saved = (state.get("database") or {}).get("fingerprint")
-    if saved and saved != database.fingerprint():
-        raise WavesmithError(f"database {database.path} is not the one this run was trained on (its clips differ: "
-                             f"fingerprint {database.fingerprint()}, the run's {saved}); resume against that "
-                             "database, or start a new run on this one from this run's weights with --init")
-    before = state["config"]["train"].get("batch_size")
-    if before is not None and before != tc.batch_size:
-        raise WavesmithError(f"the run was trained with batch_size {before}, not {tc.batch_size}; a resume keeps "
-                             "the batch size (start a new run to change it)")
 
 
 def train(
@@ -171,7 +121,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     named_by_user = model is not None  # a plug-in's code runs only when the user names it, never a file
     start = None
     if state is None and init is not None:
-        start = _init_state(init)
+        start = start_state(init)
         if model is not None and model != start["model_name"]:
             raise WavesmithError(f"--init {init} holds a {start['model_name']!r} model, not {model!r}")
         model = start["model_name"]
@@ -182,7 +132,7 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
     if model is None:
         raise WavesmithError("--model is required for a new run; available: " + ", ".join(models.names()))
     cls = models.get(model, allow_import=named_by_user)
-    mc, tc = _resolve(cls, state, config_file, sets, start)
+    mc, tc = resolve_configs(cls, state, config_file, sets, start)
     database = Database.open(db)
     try:  # a refused database is closed again (its connection would keep -wal and -shm files)
         if not database.clips():
@@ -190,8 +140,8 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         database.check_store()  # a missing shard stops here, not mid-run with a run folder made
         info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
         if state is not None:
-            _check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
-            _check_resume(state, database, tc)
+            check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
+            check_resume(state, database, tc)
     except BaseException:
         database.close()
         raise
