@@ -7,8 +7,8 @@ or an audio file belongs, ``{ro}`` a place nothing can be written (under ``/proc
 ``bad_*`` databases and checkpoints (truncated, foreign, forged), ``{missing}`` a path that
 does not exist and ``{out}`` a fresh path the command would write to. After each command,
 ``{out}`` must not exist and the shared files must be as they were. New commands join the
-table as they land (``vocode`` and ``train --init`` have; ``clone``, ``say``, ``pitch``,
-``transfer`` and ``serve`` do not exist yet).
+table as they land (``vocode``, ``train --init``, ``models``, ``pitch`` and ``transfer`` have;
+``clone``, ``say`` and ``serve`` do not exist yet).
 """
 
 from __future__ import annotations
@@ -107,6 +107,15 @@ CASES: list[tuple] = [
     *_numeric(("interpolate", "{run}", "--from", "1", "--to", "2", "--out", "{out}"), "--steps",
               ("0", "-1", "nan")),
     *[("interpolate", bad, "--from", "1", "--to", "2", "--out", "{out}") for bad in BAD_CKPTS],
+    # pitch and transfer (a toy run is no DDSP run)
+    *_numeric(("pitch", "{wav}", "--out", "{out}"), "--semitones", ("nan", "inf", "25", "-25", "1e9")),
+    *_numeric(("pitch", "{wav}", "--out", "{out}"), "--formants", ("nan", "inf", "13", "-13")),
+    ("pitch", "{missing}", "--out", "{out}"), ("pitch", "{file}", "--out", "{out}"),
+    ("pitch", "{wav}", "--out", "{file}"), ("pitch", "{wav}", "--out", "{ro}/p"),
+    ("transfer", "{run}", "{wav}", "--out", "{out}"), ("transfer", "{missing}", "{wav}", "--out", "{out}"),
+    *[("transfer", bad, "{wav}", "--out", "{out}") for bad in BAD_CKPTS],
+    # generate from a shipped name that is not there
+    ("generate", "no-such-model", "--out", "{out}", "-n", "1"),
     # demo
     *_numeric(("demo", "--out", "{out}"), "--minutes", ("-1", "nan", "inf")),
     *_numeric(("demo", "--out", "{out}"), "-n", ("0", "-1", "nan")),
