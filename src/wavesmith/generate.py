@@ -191,10 +191,7 @@ def generate(
     if batch_size < 1:
         raise WavesmithError(f"--batch-size must be at least 1, not {batch_size}")
     format = A.check_format(format)
-    out = Path(out_dir)
-    _check_writable(out)
-    if (out / RECORDS).exists():
-        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    out = check_output_folder(out_dir)
     model, meta = load_model(run_or_checkpoint, device, checkpoint)
     if temperature == 0 and not model.greedy:
         raise WavesmithError(f"--temperature 0 (always the most likely value) is for models that sample step by step, "
@@ -249,6 +246,20 @@ def generate(
                                 model=meta["model_name"], checkpoint_hash=meta["sha256"], lengths=lengths)
             bar.update(b)
     return paths
+
+
+def check_output_folder(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` as a Path, or a one-line error when it cannot take a new set of files.
+
+    Every command that writes marked files (generate, vocode, pitch, transfer) calls this
+    before spending any time: a file where a folder should be, an unwritable folder, or
+    one that already holds ``generated.jsonl``.
+    """
+    out = Path(out_dir)
+    _check_writable(out)
+    if (out / RECORDS).exists():
+        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    return out
 
 
 def _check_writable(out: Path) -> None:

@@ -94,19 +94,13 @@ def pitch_files(
     corrupt input, or a bad setting, leaves ``out_dir`` as it was. Each output keeps its
     input's sample rate and channels.
     """
-    from wavesmith.generate import RECORDS, save_clips
+    from wavesmith.generate import check_output_folder, save_clips
 
     settings.check()
     if not paths:
         raise WavesmithError("give at least one audio file")
-    fmt = format.lower()
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise WavesmithError(f"--out {out} is a file, not a folder")
-    if (out / RECORDS).exists():
-        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    fmt = A.check_format(format)
+    out = check_output_folder(out_dir)
     results = []
     for path in paths:
         x, rate = A.read(path)

@@ -22,7 +22,7 @@ import torch
 from wavesmith import analysis as AN
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
-from wavesmith.generate import RECORDS, load_model, save_clips
+from wavesmith.generate import check_output_folder, load_model, save_clips
 
 MAX_SEMITONES = 24.0
 MAX_LOUDNESS_DB = 40.0
@@ -76,14 +76,8 @@ def transfer(
     settings.check()
     if not paths:
         raise WavesmithError("give at least one audio file")
-    fmt = format.lower()
-    if fmt not in A.WRITE_FORMATS:
-        raise WavesmithError(f"unsupported format {format!r}; use one of {', '.join(A.WRITE_FORMATS)}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise WavesmithError(f"--out {out} is a file, not a folder")
-    if (out / RECORDS).exists():
-        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    fmt = A.check_format(format)
+    out = check_output_folder(out_dir)
     model, meta = load_model(run_or_checkpoint, device)
     if "f0" not in model.requires or model.features is None:
         raise WavesmithError(f"{meta['path']} is a {meta['model_name']} model; transfer needs a model that "

@@ -16,7 +16,7 @@ import torch
 from wavesmith import audio as A
 from wavesmith import vocoder as V
 from wavesmith.errors import WavesmithError
-from wavesmith.generate import RECORDS, save_clips
+from wavesmith.generate import check_output_folder, save_clips
 
 
 def vocode(paths: list[str | os.PathLike], out_dir: str | os.PathLike, vocoder: str = V.DEFAULT,
@@ -24,11 +24,7 @@ def vocode(paths: list[str | os.PathLike], out_dir: str | os.PathLike, vocoder: 
     """Resynthesize each file of ``paths`` through ``vocoder`` into ``out_dir``; returns the files written."""
     if not paths:
         raise WavesmithError("give at least one audio file to vocode")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise WavesmithError(f"--out {out} is a file; give a folder")
-    if (out / RECORDS).exists():
-        raise WavesmithError(f"{out} already holds generated files ({RECORDS}); choose another --out")
+    out = check_output_folder(out_dir)
     sources = []
     for p in paths:  # every input is read before anything is written
         x, rate = A.read(p)

@@ -226,6 +226,30 @@ class GenerativeModel(nn.Module):
         return next(self.parameters()).device
 
 
+class OneLossModel(GenerativeModel):
+    """A model trained by one loss under one Adam optimizer at ``config.lr`` (diffusion models).
+
+    Subclasses implement ``loss(batch, generator=None)``; validation draws its random times
+    and noise from a generator seeded 0, so validations at different steps compare like
+    with like.
+    """
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
+        loss = self.loss(next_batch())
+        update("model", loss)
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validation_loss(self, batch: Batch) -> dict[str, float]:
+        return {"loss": float(self.loss(batch, generator=torch.Generator(device="cpu").manual_seed(0)))}
+
+
 def generator_for(seed: int | None, device: torch.device | str) -> torch.Generator | None:
     """A seeded ``torch.Generator`` on ``device`` (None when ``seed`` is None)."""
     if seed is None:

@@ -48,7 +48,7 @@ from torch import nn
 
 from wavesmith import diffusion as D
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, GenerativeModel, NextBatch, Update, generator_for
+from wavesmith.models.base import Batch, DataInfo, OneLossModel, generator_for
 
 # The paper's fast sampling schedule for its T = 50 models (section 4 and appendix B).
 FAST_BETAS = (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5)
@@ -154,7 +154,7 @@ class DiffWaveNet(nn.Module):
         return self.out(h)
 
 
-class DiffWave(GenerativeModel):
+class DiffWave(OneLossModel):
     """DiffWave on the raw waveform, unconditional or label-conditional with guidance."""
 
     name = "diffwave"
@@ -216,20 +216,6 @@ class DiffWave(GenerativeModel):
         label = batch.get("label")
         return D.training_loss(lambda x, t: self.denoise(x, t, label, drop), x0, self.schedule,
                                self.config.prediction, generator=generator)
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
-
-    def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
-        loss = self.loss(next_batch())
-        update("model", loss)
-        return {"loss": float(loss.detach())}
-
-    @torch.no_grad()
-    def validation_loss(self, batch: Batch) -> dict[str, float]:
-        # Fixed times and noise, so validations at different steps compare like with like.
-        g = torch.Generator(device="cpu").manual_seed(0)
-        return {"loss": float(self.loss(batch, generator=g))}
 
     # --- generation -----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from torch import nn
 from wavesmith import diffusion as D
 from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, GenerativeModel, NextBatch, Update, generator_for
+from wavesmith.models.base import Batch, DataInfo, OneLossModel, generator_for
 
 
 @dataclass
@@ -174,7 +174,7 @@ class UNet1d(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
-class MelDiffusion(GenerativeModel):
+class MelDiffusion(OneLossModel):
     """Diffusion over log-mel frames, label- and speaker-conditional, decoded by a vocoder."""
 
     name = "mel-diffusion"
@@ -270,20 +270,6 @@ class MelDiffusion(GenerativeModel):
             return self.denoise(x, t, label, speaker, drop)
 
         return D.training_loss(denoise, x0, self.schedule, self.config.prediction, generator=generator)
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
-
-    def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
-        loss = self.loss(next_batch())
-        update("model", loss)
-        return {"loss": float(loss.detach())}
-
-    @torch.no_grad()
-    def validation_loss(self, batch: Batch) -> dict[str, float]:
-        # Fixed times and noise, so validations at different steps compare like with like.
-        g = torch.Generator(device="cpu").manual_seed(0)
-        return {"loss": float(self.loss(batch, generator=g))}
 
     # --- generation -----------------------------------------------------------------------
 
