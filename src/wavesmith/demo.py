@@ -86,7 +86,7 @@ def run_demo(
     summary["generated"] = _generate(run, out / f"generated-{model}", n, seed,
                                      f"[4/5] {n} files from the {'fine-tuned' if fine_tune else 'trained'} run", log)
     sets = {f"{SHIPPED} (shipped)": out / f"generated-{SHIPPED}"} if fine_tune else {}
-    sets[f"{model} ({'fine-tuned' if fine_tune else 'trained'} {minutes:g} min)"] = out / f"generated-{model}"
+    sets[f"{model} ({'fine-tuned' if fine_tune else 'trained'}, step {summary['step']})"] = out / f"generated-{model}"
     summary.update(_evaluate(db_path, out, sets, log))
     summary["seconds"] = round(time.monotonic() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -110,7 +110,7 @@ def _train(db_path: Path, run: Path, model: str, minutes: float, seed: int, init
     from wavesmith.train import train
 
     what = f"fine-tuning the shipped '{init}' model" if init else f"training {model} from scratch"
-    log(f"[3/5] {what} for {minutes:g} min on this machine into {run}")
+    log(f"[3/5] {what} (at most {minutes:g} min on this machine) into {run}")
     done = 0
     if run.exists():
         from wavesmith import checkpoint
