@@ -29,7 +29,7 @@ from torch import nn
 
 from wavesmith.audio import log_mel, mulaw_decode, mulaw_encode
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, GenerativeModel, NextBatch, Update
+from wavesmith.models.base import Batch, DataInfo, OneLossModel
 
 
 @dataclass
@@ -135,7 +135,7 @@ class MelUpsampler(nn.Module):
 # --- the network -------------------------------------------------------------------------
 
 
-class WaveNet(GenerativeModel):
+class WaveNet(OneLossModel):
     """WaveNet over one channel; see the module docstring for the shape of the network."""
 
     name = "wavenet"
@@ -240,11 +240,8 @@ class WaveNet(GenerativeModel):
     def crop_samples(self) -> int:
         return self.config.crop
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
-
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Mean negative log-likelihood in nats per real (unpadded) sample."""
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean negative log-likelihood in nats per real (unpadded) sample (deterministic: no ``generator`` needed)."""
         c = self.config
         x = batch["audio"][:, 0].to(self.device)
         mask = batch["mask"].to(self.device).float()
@@ -257,15 +254,6 @@ class WaveNet(GenerativeModel):
         else:
             nll = -mol_log_prob(out, target, c.mixtures)
         return (nll * mask).sum() / mask.sum().clamp(min=1.0)
-
-    def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
-        loss = self.loss(next_batch())
-        update("model", loss)
-        return {"loss": float(loss.detach())}
-
-    @torch.no_grad()
-    def validation_loss(self, batch: Batch) -> dict[str, float]:
-        return {"loss": float(self.loss(batch))}
 
     # --- generation ----------------------------------------------------------------------
 
