@@ -51,14 +51,19 @@ class PeriodDiscriminator(nn.Module):
         b, c, t = x.shape
         if t % self.period:  # fold needs a whole number of periods
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        x = x.view(b, c, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
+        return _run_stack(self.convs, self.post, x.view(b, c, -1, self.period))
+
+
+def _run_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
+    """A sub-discriminator's layers, LeakyReLU after each but the last: its scores and every layer's output
+    (the features that feature matching compares)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
         features.append(x)
-        return x.flatten(1), features
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
 
 
 class ScaleDiscriminator(nn.Module):
@@ -80,13 +85,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = norm(nn.Conv1d(layers[-1].out_channels, 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _run_stack(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):
