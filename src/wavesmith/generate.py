@@ -62,12 +62,7 @@ def load_model(
     newest ``step-*.pt``. Returns ``(model, meta)``; ``meta`` has ``path``, ``sha256``,
     ``model_name``, ``step``, ``config`` and ``data_info``.
     """
-    path = shipped.resolve(run_or_checkpoint)
-    if path is None:
-        if not Path(run_or_checkpoint).exists():
-            raise WavesmithError(f"no run, checkpoint or shipped model named {str(run_or_checkpoint)!r}; "
-                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
-        path = ckpt.resolve_path(run_or_checkpoint, checkpoint)
+    path = shipped.checkpoint_path(run_or_checkpoint, checkpoint)
     state, digest = ckpt.load(path)
     cls = models.get(state["model_name"])
     info = DataInfo.from_dict(state["data_info"])

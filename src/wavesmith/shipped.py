@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from wavesmith import checkpoint as ckpt
 from wavesmith.errors import WavesmithError
 from wavesmith.files import write_text
 
@@ -58,6 +59,18 @@ def resolve(run_or_name: str | os.PathLike) -> Path | None:
     return folder() / f"{text}.pt"
 
 
+def checkpoint_path(run_or_name: str | os.PathLike, which: str = "best") -> Path:
+    """The checkpoint file a name stands for: a checkpoint, a run folder (its ``which``
+    checkpoint), or a shipped model; a path that exists wins over a shipped name."""
+    found = resolve(run_or_name)
+    if found is not None:
+        return found
+    if not Path(run_or_name).exists():
+        raise WavesmithError(f"no run, checkpoint or shipped model named {str(run_or_name)!r}; "
+                             f"shipped models: {', '.join(names()) or 'none'}")
+    return ckpt.resolve_path(run_or_name, which)
+
+
 def slim(state: dict[str, Any], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
     """A checkpoint for shipping: the EMA weights alone (in ``dtype``), config, data and model name."""
     weights = state["ema"]["shadow"] if state.get("ema") else state["model"]
@@ -75,8 +88,6 @@ def slim(state: dict[str, Any], dtype: torch.dtype = torch.float16) -> dict[str,
 def export(checkpoint: str | os.PathLike, name: str, about: dict[str, Any], out: str | os.PathLike | None = None,
            dtype: torch.dtype = torch.float16) -> Path:
     """Write ``checkpoint`` as shipped model ``name`` (weights + card) into ``out`` (default: the package)."""
-    from wavesmith import checkpoint as ckpt
-
     state, digest = ckpt.load(ckpt.resolve_path(checkpoint))
     target = Path(out) if out is not None else folder()
     target.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@ fine-tuning run (``--init``) starts from. The engine calls these before it build
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from wavesmith import checkpoint as ckpt
@@ -17,12 +16,7 @@ def start_state(source) -> dict[str, Any]:
     """The checkpoint a fine-tuning run starts from: a run, a checkpoint file or a shipped model."""
     from wavesmith import shipped
 
-    path = shipped.resolve(source)
-    if path is None:
-        if not Path(source).exists():
-            raise WavesmithError(f"--init {source}: no run, checkpoint or shipped model of that name; "
-                                 f"shipped models: {', '.join(shipped.names()) or 'none'}")
-        path = ckpt.resolve_path(source)
+    path = shipped.checkpoint_path(source)
     state, digest = ckpt.load(path)
     return {**state, "init_path": str(path), "init_sha256": digest}
 
