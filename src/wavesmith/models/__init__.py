@@ -20,6 +20,7 @@ _MODULES = {
     "hifigan": "wavesmith.models.hifigan:HiFiGAN",
     "diffwave": "wavesmith.models.diffwave:DiffWave",
     "ddsp": "wavesmith.models.ddsp:DDSP",
+    "tts": "wavesmith.models.tts:TTS",
 }
 
 

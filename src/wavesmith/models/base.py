@@ -38,7 +38,7 @@ from wavesmith.errors import WavesmithError
 
 Batch = dict[str, Any]
 # Every condition a model's ``sample`` may declare in ``accepts`` (see ``sample``).
-CONDITIONS = ("label", "speaker", "mel_from", "prompt", "f0", "loudness")
+CONDITIONS = ("label", "speaker", "mel_from", "prompt", "f0", "loudness", "text", "language", "speaker_vector")
 NextBatch = Callable[[], Batch]
 Update = Callable[[str, torch.Tensor], None]
 

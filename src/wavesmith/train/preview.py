@@ -49,13 +49,25 @@ def preview(model, info, tc, run_dir: Path, step: int, db) -> dict[str, Any]:
 
 
 def preview_conditions(model, info, n: int, seconds: float, db) -> dict[str, torch.Tensor] | None:
-    """What the model declares it takes (``model.accepts``): every label in turn, or real
-    valid clips to resynthesize when it needs log-mel frames (a vocoder); else nothing."""
+    """What the model declares it takes (``model.accepts``): every label in turn, the text,
+    language and speaker of valid clips when it needs text (speech), or real valid clips to
+    resynthesize when it needs log-mel frames (a vocoder); else nothing."""
     conditions: dict[str, torch.Tensor] = {}
     if "label" in model.accepts and info.labels:
         conditions["label"] = torch.arange(n, device=model.device) % len(info.labels)
     if "speaker" in model.accepts and info.speakers:
         conditions["speaker"] = torch.arange(n, device=model.device) % len(info.speakers)
+    if "text" in model.requires:  # speech: say what valid clips say, in their speakers' voices
+        clips = [c for c in (db.clips("valid") or db.clips()) if c.text][:n]
+        if not clips:
+            raise WavesmithError("no clips with text to speak for a preview")
+        clips = [clips[i % len(clips)] for i in range(n)]
+        languages = list(getattr(info, "languages", ()) or ())
+        conditions["text"] = [c.text for c in clips]
+        conditions["language"] = torch.tensor(
+            [languages.index(c.language) if getattr(c, "language", None) in languages else -1 for c in clips])
+        conditions["speaker"] = torch.tensor(
+            [info.speakers.index(c.speaker) if c.speaker in info.speakers else -1 for c in clips])
     if "mel_from" in model.requires:
         clips = (db.clips("valid") or db.clips("test") or db.clips())[:n]
         if not clips:
