@@ -57,7 +57,8 @@ def bare_stepper(db, cls, mc, tc: TrainConfig, device: torch.device):
     from wavesmith.db import ClipDataset
 
     torch.manual_seed(tc.seed)
-    model = cls(mc, DataInfo(db.sample_rate, db.channels, tuple(db.labels), tuple(db.speakers))).to(device)
+    info = DataInfo(db.sample_rate, db.channels, tuple(db.labels), tuple(db.speakers), tuple(db.languages))
+    model = cls(mc, info).to(device)
     opts = model.configure_optimizers()
     ds = ClipDataset(db, "train", crop_samples=model.crop_samples, train=True, seed=tc.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=tc.batch_size, shuffle=True, drop_last=True,

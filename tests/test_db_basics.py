@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import numpy as np
 import pytest
 
 from sounds import make_corpus, tone, write
-from wavesmith.db import Database
+from wavesmith.db import Database, catalog
 from wavesmith.db.catalog import FORMAT_VERSION, split_for
 from wavesmith.errors import WavesmithError
 
@@ -73,7 +74,7 @@ def test_splits_partition_the_clips_and_follow_the_content_hash(filled):
 def test_info_has_the_documented_keys(filled):
     db, _, paths = filled
     info = db.info()
-    for key in ("clips", "hours", "errors", "splits", "labels", "speakers"):
+    for key in ("clips", "hours", "errors", "splits", "labels", "speakers", "languages", "language_hours"):
         assert key in info
     assert info["clips"] == len(paths)
     assert sum(info["splits"].values()) == len(paths)
@@ -156,3 +157,104 @@ def test_an_open_reader_sees_clips_another_writer_adds(tmp_path):
     new = [c for c in reader.clips() if c.id != first.id]
     assert len(new) == 1
     assert reader.audio(new[0].id).shape == (1, 6400)  # the grown shard is mapped again
+
+
+# --- format 1 (no language column) ------------------------------------------------------------
+
+
+def make_format_1(tmp_path):
+    """A database as format 1 wrote it: no clips.language, version 1 in both places; returns its path."""
+    write(tmp_path / "src" / "a.wav", tone(300.0, 16000, 0.3), 16000)
+    write(tmp_path / "src" / "b.wav", tone(500.0, 8000, 0.4), 8000)
+    with Database.create(tmp_path / "db") as db:
+        db.add([tmp_path / "src"], progress=False, workers=1, label_from="parent")
+    con = sqlite3.connect(tmp_path / "db" / "catalog.sqlite")
+    con.execute("ALTER TABLE clips DROP COLUMN language")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
+    con.execute("PRAGMA user_version=1")
+    con.commit()
+    con.close()
+    return tmp_path / "db"
+
+
+def catalog_state(path) -> tuple[int, str, list[str]]:
+    con = sqlite3.connect(path / "catalog.sqlite")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        meta = con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0]
+        columns = [r[1] for r in con.execute("PRAGMA table_info(clips)")]
+        return version, meta, columns
+    finally:
+        con.close()
+
+
+def test_format_1_database_reads_every_language_as_unknown_without_changing(tmp_path):
+    from wavesmith.db import ClipDataset
+
+    path = make_format_1(tmp_path)
+    for readonly in (True, False):  # opening, even writable, does not migrate: only a write does
+        with Database.open(path, readonly=readonly) as db:
+            assert len(db.clips()) == 2 and all(c.language is None for c in db.clips())
+            assert db.languages == [] and db.labels == ["src"]
+            assert db.info()["languages"] == {}
+            item = ClipDataset(db, split=None, crop_samples=1000)[0]
+            assert item["language"].item() == -1 and item["orig_rate"].item() in (8000, 16000)
+    assert catalog_state(path)[:2] == (1, "1") and "language" not in catalog_state(path)[2]
+
+
+def test_writing_to_a_format_1_database_migrates_it_in_place_keeping_its_clips(tmp_path):
+    path = make_format_1(tmp_path)
+    with Database.open(path, readonly=True) as old:
+        before = [(c.id, c.hash, c.label, c.split) for c in old.clips()]
+        fingerprint = old.fingerprint()
+    (tmp_path / "m.csv").write_text("path,language\nsrc/a.wav,en-us\n")
+    with Database.open(path) as db:
+        s = db.add([], manifest=tmp_path / "m.csv", progress=False, workers=1)
+        assert (s["decoded"], s["relabelled"]) == (0, 1)
+        assert db.format_version == FORMAT_VERSION and db.languages == ["en-us"]
+        assert [(c.id, c.hash, c.label, c.split) for c in db.clips()] == before
+        assert {os.path.basename(c.source): c.language for c in db.clips()} == {"a.wav": "en-us", "b.wav": None}
+        assert db.fingerprint() != fingerprint  # a language changed
+        assert db.verify()["problems"] == []
+    assert catalog_state(path) == (FORMAT_VERSION, str(FORMAT_VERSION), catalog_state(path)[2])
+    assert catalog_state(path)[2][-1] == "language"
+
+
+def test_migration_alone_changes_no_fingerprint(tmp_path):
+    path = make_format_1(tmp_path)
+    with Database.open(path) as db:
+        fingerprint = db.fingerprint()
+        with db.writing():
+            pass
+        assert db.format_version == FORMAT_VERSION and db.fingerprint() == fingerprint
+
+
+def test_a_migration_that_fails_midway_leaves_format_1(tmp_path):
+    path = make_format_1(tmp_path)
+
+    class Failing:  # a connection that dies just before the version bump
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA user_version="):
+                raise OSError("killed")
+            return self.con.execute(sql, *args)
+
+        @property
+        def in_transaction(self):
+            return self.con.in_transaction
+
+    con = catalog.connect(path)
+    with pytest.raises(OSError, match="killed"):
+        catalog.migrate(Failing(con))
+    con.close()
+    assert catalog_state(path)[:2] == (1, "1") and "language" not in catalog_state(path)[2]
+    with Database.open(path) as db:
+        assert db.format_version == 1 and len(db.clips()) == 2
+
+
+def test_a_new_database_has_the_language_column(tmp_path):
+    Database.create(tmp_path / "db").close()
+    version, meta, columns = catalog_state(tmp_path / "db")
+    assert (version, meta) == (FORMAT_VERSION, str(FORMAT_VERSION)) == (2, "2") and "language" in columns

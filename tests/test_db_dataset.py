@@ -31,9 +31,10 @@ def test_item_has_the_batch_contract_types(db):
     item = ds[0]
     assert item["audio"].shape == (1, 8000) and item["audio"].dtype == torch.float32
     assert item["mask"].shape == (8000,) and item["mask"].dtype == torch.float32
-    for key in ("label", "speaker", "length"):
+    for key in ("label", "speaker", "language", "length", "orig_rate"):
         assert item[key].dtype == torch.int64 and item[key].shape == ()
     assert item["speaker"].item() == -1  # no speakers in this database
+    assert item["language"].item() == -1 and item["orig_rate"].item() == RATE
     assert item["label"].item() in (0, 1)
     assert isinstance(item["text"], str)
 
@@ -154,9 +155,41 @@ def test_batched_indexing_equals_the_default_collate_of_items(db):
     fast = ds[indices]
     slow = torch.utils.data.default_collate([ds[i] for i in indices])
     assert fast.keys() == slow.keys()
-    for key in ("audio", "mask", "label", "speaker", "length"):
+    for key in ("audio", "mask", "label", "speaker", "language", "length", "orig_rate"):
         assert fast[key].dtype == slow[key].dtype
         torch.testing.assert_close(fast[key], slow[key])
     assert fast["text"] == slow["text"]
     loader = torch.utils.data.DataLoader(ds, batch_size=None, sampler=BatchSampler(SequentialSampler(ds), 5, False))
     assert sum(b["audio"].shape[0] for b in loader) == len(ds)
+
+
+def test_language_ids_and_original_rates_reach_items_and_batches(tmp_path):
+    made = {}  # file name -> (language, original rate)
+    for i, (rate, language) in enumerate([(8000, "en-us"), (16000, "fr-fr"), (22050, None), (8000, "fr-fr")]):
+        write(tmp_path / f"c{i}.wav", tone(200.0 + 90 * i, rate, 0.3), rate)
+        made[f"c{i}.wav"] = (language, rate)
+    rows = "".join(f"{name},{language or ''}\n" for name, (language, _) in made.items())
+    (tmp_path / "m.csv").write_text("path,language\n" + rows)
+    with Database.create(tmp_path / "db", sample_rate=RATE, split_ratios="1,0,0") as d:
+        d.add([], manifest=tmp_path / "m.csv", progress=False, workers=1)
+        source = {c.id: c.source.rsplit("/", 1)[-1] for c in d.clips()}
+        ds = ClipDataset(d, crop_samples=1000)
+    assert ds.languages == ["en-us", "fr-fr"]
+    expected = [made[source[int(i)]] for i in ds.clip_ids]
+    names = [None, *ds.languages]  # id -1 -> None
+    items = [ds[i] for i in range(len(ds))]
+    assert [(names[x["language"].item() + 1], x["orig_rate"].item()) for x in items] == expected
+    batch = ds[list(range(len(ds)))]
+    assert batch["language"].dtype == batch["orig_rate"].dtype == torch.int64
+    assert [(names[x + 1], r) for x, r in zip(batch["language"].tolist(), batch["orig_rate"].tolist(), strict=True)
+            ] == expected
+
+
+def test_data_info_keeps_languages_and_loads_checkpoints_from_before_them():
+    from wavesmith.models.base import DataInfo
+
+    info = DataInfo(16000, 1, ("a",), ("ann",), ("en-us", "fr-fr"))
+    assert DataInfo.from_dict(info.to_dict()) == info
+    assert info.language_id("fr-fr") == 1
+    old = {"sample_rate": 16000, "channels": 1, "labels": ["a"], "speakers": ["ann"]}  # no "languages"
+    assert DataInfo.from_dict(old) == DataInfo(16000, 1, ("a",), ("ann",)) and DataInfo.from_dict(old).languages == ()

@@ -124,6 +124,59 @@ def test_manifest_gives_labels_speakers_and_text_relative_to_its_folder(tmp_path
     assert "does not exist" in db.errors()[0]["reason"]
 
 
+def test_manifest_language_is_stored_from_csv_and_jsonl(tmp_path):
+    make_corpus(tmp_path / "audio", n=4, labels=("x",))
+    (tmp_path / "m.csv").write_text(
+        "path,label,speaker,text,language\n"
+        "audio/x/clip000.wav,,ann,Bonjour.,fr-fr\n"
+        "audio/x/clip001.flac,,bob,Hello.,en-us\n"
+        "audio/x/clip002.ogg,,bob,Hello again.,\n"
+    )
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "audio/x/clip003.mp3", "language": "pt-br"}))
+    db = new_db(tmp_path)
+    add(db, manifest=tmp_path / "m.csv")
+    add(db, manifest=tmp_path / "m.jsonl")
+    got = {os.path.basename(c.source): (c.speaker, c.language) for c in db.clips()}
+    assert got == {"clip000.wav": ("ann", "fr-fr"), "clip001.flac": ("bob", "en-us"),
+                   "clip002.ogg": ("bob", None), "clip003.mp3": (None, "pt-br")}
+    assert db.languages == ["en-us", "fr-fr", "pt-br"]
+    info = db.info()
+    assert info["languages"] == {"en-us": 1, "fr-fr": 1, "pt-br": 1}
+    assert sum(info["language_hours"].values()) == pytest.approx(3 * 0.5 / 3600, rel=0.05)
+    from wavesmith.db.report import format_info
+
+    assert "languages    en-us 1, fr-fr 1, pt-br 1" in format_info(info)
+
+
+@pytest.mark.parametrize("bad", ["en us", "fr/fr", "ängl", "x" * 36, "en-us;DROP"])
+def test_a_bad_language_makes_its_row_an_error_on_record(tmp_path, bad):
+    make_corpus(tmp_path / "audio", n=2, labels=("x",))
+    rows = [{"path": "audio/x/clip000.wav", "language": bad}, {"path": "audio/x/clip001.flac", "language": "en_GB-2"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    db = new_db(tmp_path)
+    s = add(db, manifest=tmp_path / "m.jsonl")
+    assert (s["added"], s["errors"]) == (1, 1)
+    assert [c.language for c in db.clips()] == ["en_GB-2"]
+    (error,) = db.errors()
+    assert error["path"].endswith("clip000.wav") and "bad language" in error["reason"]
+
+
+def test_readding_with_a_changed_language_relabels_it_and_forgets_a_corrected_error(tmp_path):
+    make_corpus(tmp_path / "audio", n=2, labels=("x",))
+    m = tmp_path / "m.csv"
+    m.write_text("path,label,language\naudio/x/clip000.wav,a,en-us\naudio/x/clip001.flac,b,de\n")
+    db = new_db(tmp_path)
+    add(db, manifest=m)
+    m.write_text("path,language\naudio/x/clip000.wav,en-gb\naudio/x/clip001.flac,d e\n")
+    s = add(db, manifest=m)
+    assert (s["decoded"], s["relabelled"], s["errors"]) == (1, 1, 1)  # the bad row is "decoded" as an error
+    assert {c.label: c.language for c in db.clips()} == {"a": "en-gb", "b": "de"}  # labels kept
+    m.write_text("path,language\naudio/x/clip000.wav,en-gb\naudio/x/clip001.flac,de\n")
+    s = add(db, manifest=m)
+    assert (s["decoded"], s["relabelled"], s["errors"]) == (0, 0, 0)
+    assert db.errors() == [] and db.info()["errors"] == 0
+
+
 def test_csv_manifest_metadata_wins_over_folder_labels(tmp_path):
     make_corpus(tmp_path / "src", n=2, labels=("folder",))
     (tmp_path / "src" / "m.csv").write_text("path,label,text\nfolder/clip000.wav,special,hello there\n")

@@ -31,7 +31,8 @@ def register(sub) -> None:
     )
     a.add_argument("db", metavar="DB")
     a.add_argument("sources", metavar="SOURCE", nargs="*", help="audio files or folders")
-    a.add_argument("--manifest", metavar="FILE", help=".csv or .jsonl with a path column and any of label,speaker,text")
+    a.add_argument("--manifest", metavar="FILE", help=".csv or .jsonl with a path column and any of "
+                   "label,speaker,text,language (an espeak-ng voice name such as en-us)")
     a.add_argument("--label-from", choices=("parent", "none"), default="none",
                    help="label clips with their folder's name (default: none)")
     a.add_argument("--trim-silence", action="store_true", help="cut leading/trailing audio 40 dB below the peak")
@@ -45,7 +46,7 @@ def register(sub) -> None:
     a.add_argument("--json", action="store_true", help="print the summary as JSON")
     a.set_defaults(func=_add)
 
-    i = dsub.add_parser("info", help="clips, hours, splits, labels, speakers, histograms")
+    i = dsub.add_parser("info", help="clips, hours, splits, labels, speakers, languages, histograms")
     i.add_argument("db", metavar="DB")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=_info)

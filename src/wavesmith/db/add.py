@@ -116,25 +116,29 @@ def _add_jobs(db, jobs, settings, workers, progress, wait):
 
 
 def _update_metadata(con, jobs) -> int:
-    """Give unchanged sources the label/speaker/text this run provides (without decoding); count changes.
+    """Give unchanged sources the label/speaker/text/language this run provides (without decoding); count changes.
 
     Only fields the run sets are written, so re-adding a folder without ``--label-from``
-    or a manifest keeps the labels it had.
+    or a manifest keeps the labels it had. An error an earlier run recorded for one of
+    these sources (a bad manifest row since corrected) is forgotten: it is stored and fine.
     """
-    rows = [(j.label, j.speaker, j.text, j.path) for j in jobs if (j.label, j.speaker, j.text) != (None, None, None)]
-    if not rows:
+    fields = ("label", "speaker", "text", "language")
+    rows = [(j.label, j.speaker, j.text, j.language, j.path) for j in jobs
+            if (j.label, j.speaker, j.text, j.language) != (None, None, None, None)]
+    stale = [(p,) for (p,) in con.execute("SELECT path FROM errors")]
+    stale = list({(j.path,) for j in jobs} & set(stale))
+    if not rows and not stale:
         return 0
-    before = con.total_changes
+    sets = ", ".join(f"{f} = COALESCE(?{i}, {f})" for i, f in enumerate(fields, 1))
+    differs = " OR ".join(f"{f} IS NOT COALESCE(?{i}, {f})" for i, f in enumerate(fields, 1))
     con.execute("BEGIN IMMEDIATE")
     try:
-        con.executemany(
-            "UPDATE clips SET label = COALESCE(?1, label), speaker = COALESCE(?2, speaker), text = COALESCE(?3, text) "
-            "WHERE source = ?4 AND (label IS NOT COALESCE(?1, label) OR speaker IS NOT COALESCE(?2, speaker) "
-            "OR text IS NOT COALESCE(?3, text))",
-            rows,
-        )
+        before = con.total_changes
+        con.executemany(f"UPDATE clips SET {sets} WHERE source = ?5 AND ({differs})", rows)
+        changed = con.total_changes - before
+        con.executemany("DELETE FROM errors WHERE path = ?", stale)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return con.total_changes - before
+    return changed

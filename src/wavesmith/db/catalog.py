@@ -16,8 +16,12 @@ from pathlib import Path
 
 from wavesmith.errors import WavesmithError
 
-# Bump when the layout changes incompatibly; older databases are refused with a message.
-FORMAT_VERSION = 1
+# Bump when the layout changes. A writer migrates an older catalog in place (see
+# `migrate`); readers read every version in READABLE_VERSIONS; newer ones are refused.
+#   1: the first layout
+#   2: clips.language (an espeak-ng voice name such as en-us; NULL if unknown)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FORMAT_NAME = "wavesmith-clip-db"
 CATALOG_FILE = "catalog.sqlite"
 SPLITS = ("train", "valid", "test")
@@ -42,7 +46,8 @@ CREATE TABLE clips (
     shard INTEGER NOT NULL,
     offset INTEGER NOT NULL,         -- in frames from the start of the shard
     length INTEGER NOT NULL,         -- in frames
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    language TEXT                    -- last: where format 1's ALTER TABLE ADD COLUMN puts it
 );
 CREATE INDEX clips_split ON clips(split);
 CREATE INDEX clips_source ON clips(source);
@@ -145,12 +150,38 @@ def read_meta(con: sqlite3.Connection, db_dir: Path) -> dict[str, str]:
         raise WavesmithError(f"{db_dir} is not a wavesmith clip database ({e})") from None
     if meta.get("format") != FORMAT_NAME:
         raise WavesmithError(f"{db_dir} is not a wavesmith clip database")
-    if version != FORMAT_VERSION or meta.get("format_version") != str(FORMAT_VERSION):
+    if version not in READABLE_VERSIONS or meta.get("format_version") != str(version):
         raise WavesmithError(
             f"{db_dir} was made by an incompatible wavesmith (database format {version}; "
-            f"this version reads format {FORMAT_VERSION}): rebuild it with `wavesmith db create` and `db add`"
+            f"this version reads formats {READABLE_VERSIONS[0]} to {FORMAT_VERSION}): "
+            "rebuild it with `wavesmith db create` and `db add`"
         )
     return meta
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Bring an older catalog up to :data:`FORMAT_VERSION` in place; returns the version it now has.
+
+    The caller holds the writer lock. Every step runs in one transaction with the version
+    bump (SQLite's ALTER TABLE and ``PRAGMA user_version`` are transactional), so a crash
+    leaves the old format or the new one. Adding a column rewrites no rows: it is quick
+    however many clips the database holds, and the old rows read NULL in it.
+    """
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
+            con.execute("ALTER TABLE clips ADD COLUMN language TEXT")
+            version = 2
+        if version == FORMAT_VERSION:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),))
+            con.execute(f"PRAGMA user_version={version}")
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    return version
 
 
 def split_for(content_hash: str, ratios: tuple[float, ...]) -> str:

@@ -39,6 +39,7 @@ class Clip:
     label: str | None
     speaker: str | None
     text: str | None
+    language: str | None  # an espeak-ng voice name (en-us, fr-fr, ...); None if unknown
     split: str  # train / valid / test
     duration: float  # seconds
     sample_rate: int  # of the database (audio is stored converted)
@@ -56,7 +57,7 @@ class Clip:
 
 
 _CLIP_COLUMNS = (
-    "id, source, label, speaker, text, split, duration, length, hash, segment, "
+    "id, source, label, speaker, text, {language}, split, duration, length, hash, segment, "
     "orig_rate, orig_channels, orig_format, peak, rms_db, shard, offset"
 )
 
@@ -71,6 +72,8 @@ class Database:
         self.sample_rate = int(meta["sample_rate"])
         self.channels = int(meta["channels"])
         self.split_ratios: tuple[float, ...] = tuple(json.loads(meta["split_ratios"]))
+        # Format 1 has no language column: read as unknown until a writer migrates it.
+        self.format_version = int(meta["format_version"])
         self._reader = ShardReader(self.path, self.channels)
         self._locations: dict[int, tuple[int, int, int]] = {}
 
@@ -168,11 +171,25 @@ class Database:
         rows = self._con.execute("SELECT DISTINCT speaker FROM clips WHERE speaker IS NOT NULL ORDER BY speaker")
         return [r[0] for r in rows]
 
+    @property
+    def languages(self) -> list[str]:
+        """Sorted distinct languages; a language's index is its id in :class:`ClipDataset` items."""
+        if not self.has_language:
+            return []
+        rows = self._con.execute("SELECT DISTINCT language FROM clips WHERE language IS NOT NULL ORDER BY language")
+        return [r[0] for r in rows]
+
+    @property
+    def has_language(self) -> bool:
+        """Whether the catalog has the language column (format 2 on; a format 1 database reads none)."""
+        return self.format_version >= 2
+
     def clips(self, split: str | None = None) -> list[Clip]:
         """All clips (ordered by id), or those of one split (``train``, ``valid``, ``test``)."""
         if split is not None and split not in catalog.SPLITS:
             raise WavesmithError(f"unknown split {split!r}; use one of {', '.join(catalog.SPLITS)}")
-        sql = f"SELECT {_CLIP_COLUMNS} FROM clips" + (" WHERE split = ?" if split else "") + " ORDER BY id"
+        columns = _CLIP_COLUMNS.format(language="language" if self.has_language else "NULL")
+        sql = f"SELECT {columns} FROM clips" + (" WHERE split = ?" if split else "") + " ORDER BY id"
         rows = self._con.execute(sql, (split,) if split else ()).fetchall()
         return [_clip(r, self.sample_rate, self.channels) for r in rows]
 
@@ -199,8 +216,12 @@ class Database:
         """A short hash of the clip set and its metadata; changes whenever clips are added or removed."""
         h = hashlib.blake2b(digest_size=8)
         h.update(f"{self.sample_rate}/{self.channels}/{self.split_ratios}".encode())
-        for row in self._con.execute("SELECT id, hash, label, speaker, text, split FROM clips ORDER BY id"):
-            h.update(repr(row).encode())
+        language = "language" if self.has_language else "NULL"
+        sql = f"SELECT id, hash, label, speaker, text, split, {language} FROM clips ORDER BY id"
+        for row in self._con.execute(sql):
+            # a clip without a language hashes as before the column existed: migrating a
+            # format 1 database changes no fingerprint (runs resume, caches stay valid)
+            h.update(repr(row[:-1] if row[-1] is None else row).encode())
         return h.hexdigest()
 
     def errors(self) -> list[dict]:
@@ -349,6 +370,8 @@ class Database:
             raise WavesmithError(f"--wait must be a finite number of seconds >= 0, not {wait}")
         with _lock(self.path, wait):
             self.check_store()
+            if self.format_version < catalog.FORMAT_VERSION:
+                self.format_version = catalog.migrate(self._con)
             writer = ShardWriter(self.path, self.channels, self._shard_ends())
             try:
                 yield Writing(self._con, writer)
@@ -366,10 +389,10 @@ class Writing:
 
 
 def _clip(row: tuple, sample_rate: int, channels: int) -> Clip:
-    (cid, source, label, speaker, text, split, duration, length, h, segment,
+    (cid, source, label, speaker, text, language, split, duration, length, h, segment,
      orig_rate, orig_channels, orig_format, peak, rms_db, shard, offset) = row
     return Clip(
-        cid, source, label, speaker, text, split, duration, sample_rate, channels, length, h, segment,
+        cid, source, label, speaker, text, language, split, duration, sample_rate, channels, length, h, segment,
         orig_rate, orig_channels, orig_format, peak, rms_db, shard, offset,
     )
 

@@ -24,9 +24,11 @@ class ClipDataset(torch.utils.data.Dataset):
     """Crops of ``crop_samples`` frames from the clips of one split.
 
     Items are dicts: ``audio`` float32 ``(channels, crop)`` (zero past a clip's end),
-    ``mask`` float32 ``(crop,)`` (1 on real samples), ``label`` and ``speaker`` int64
-    scalars (index into ``db.labels`` / ``db.speakers``, -1 if none), ``text`` str ("" if
-    none) and ``length`` int64 (real samples in the crop). With ``train=True`` the crop
+    ``mask`` float32 ``(crop,)`` (1 on real samples), ``label``, ``speaker`` and ``language``
+    int64 scalars (index into ``db.labels`` / ``db.speakers`` / ``db.languages``, -1 if none),
+    ``text`` str ("" if none), ``length`` int64 (real samples in the crop) and ``orig_rate``
+    int64 (the clip's sample rate before it was stored: above half of it the audio holds
+    nothing the recording had). With ``train=True`` the crop
     start is random (derived from ``seed``, the epoch and the index; see :meth:`set_epoch`);
     otherwise every clip is cropped from its start. ``crop_samples=None`` gives whole clips.
 
@@ -54,6 +56,7 @@ class ClipDataset(torch.utils.data.Dataset):
             clips = db.clips(split)
             self.labels: list[str] = db.labels
             self.speakers: list[str] = db.speakers
+            self.languages: list[str] = db.languages
             self.db_path = db.path
             self.sample_rate = db.sample_rate
             self.channels = db.channels
@@ -73,10 +76,13 @@ class ClipDataset(torch.utils.data.Dataset):
         self.epoch = 0
         label_ids = {name: i for i, name in enumerate(self.labels)}
         speaker_ids = {name: i for i, name in enumerate(self.speakers)}
+        language_ids = {name: i for i, name in enumerate(self.languages)}
         self.clip_ids = np.array([c.id for c in clips], dtype=np.int64)
         self._loc = np.array([(c.shard, c.offset, c.length) for c in clips], dtype=np.int64).reshape(-1, 3)
         self._label = np.array([label_ids.get(c.label, -1) for c in clips], dtype=np.int64)
         self._speaker = np.array([speaker_ids.get(c.speaker, -1) for c in clips], dtype=np.int64)
+        self._language = np.array([language_ids.get(c.language, -1) for c in clips], dtype=np.int64)
+        self._orig_rate = np.array([c.orig_rate for c in clips], dtype=np.int64)
         self._text = [c.text or "" for c in clips]
         self._reader = ShardReader(self.db_path, self.channels)
         self._pid = os.getpid()
@@ -127,8 +133,10 @@ class ClipDataset(torch.utils.data.Dataset):
             # scalar_tensor: a third of torch.tensor's overhead, which matters at 20k items/s
             "label": torch.scalar_tensor(self._label.item(index), dtype=torch.int64),
             "speaker": torch.scalar_tensor(self._speaker.item(index), dtype=torch.int64),
+            "language": torch.scalar_tensor(self._language.item(index), dtype=torch.int64),
             "text": self._text[index],
             "length": torch.scalar_tensor(n, dtype=torch.int64),
+            "orig_rate": torch.scalar_tensor(self._orig_rate.item(index), dtype=torch.int64),
         }
         if self.features is not None:
             f0, ld = self._crop_features([index], crop)
@@ -174,8 +182,10 @@ class ClipDataset(torch.utils.data.Dataset):
             "mask": torch.from_numpy(mask),
             "label": torch.from_numpy(self._label[idx]),
             "speaker": torch.from_numpy(self._speaker[idx]),
+            "language": torch.from_numpy(self._language[idx]),
             "text": [self._text[i] for i in idx],
             "length": torch.from_numpy(lengths),
+            "orig_rate": torch.from_numpy(self._orig_rate[idx]),
         }
         if self.features is not None:
             f0, ld = self._crop_features(idx, crop)

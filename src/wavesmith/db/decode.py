@@ -54,6 +54,7 @@ class Job:
     label: str | None = None
     speaker: str | None = None
     text: str | None = None
+    language: str | None = None  # an espeak-ng voice name (en-us, fr-fr, ...)
     error: str | None = None  # known bad before decoding (missing, unreadable)
 
 

@@ -12,6 +12,7 @@ import csv
 import json
 import multiprocessing as mp
 import os
+import re
 import signal
 import sys
 import threading
@@ -30,7 +31,10 @@ from wavesmith.errors import WavesmithError
 COMMIT_FILES = int(os.environ.get("WAVESMITH_DB_COMMIT_FILES", "256"))
 COMMIT_SECONDS = 2.0  # ...or this often, so an interruption loses little work
 CHUNK_FILES = 8  # files per task sent to a worker
-MANIFEST_COLUMNS = ("path", "label", "speaker", "text")
+MANIFEST_COLUMNS = ("path", "label", "speaker", "text", "language")
+# A language is a token such as en-us, pt-br or cmn (espeak-ng voice names, BCP 47 tags):
+# it names things (embedding rows, phonemiser voices), so no spaces or punctuation.
+LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,35}")
 MAX_LISTED = 100  # skipped inputs named in a summary (all of them are in the catalog)
 
 
@@ -144,9 +148,12 @@ def read_manifest(manifest: str | os.PathLike) -> list[Job]:
     for n, row in enumerate(rows, 1):
         rel = str(row.get("path") or "").strip()
         path = (base / Path(rel).expanduser()) if rel else base / f"<row {n}: empty path>"
-        job = Job(str(path.absolute()), **{k: _text(row.get(k)) for k in ("label", "speaker", "text")})
+        job = Job(str(path.absolute()), **{k: _text(row.get(k)) for k in ("label", "speaker", "text", "language")})
         if not rel:
             job.error = f"manifest row {n} has an empty path"
+        elif job.language is not None and not LANGUAGE.fullmatch(job.language):
+            job.error = (f"manifest row {n} has a bad language {job.language[:40]!r} (letters, digits, '-' and "
+                         "'_', at most 35 characters: an espeak-ng voice name such as en-us)")
         elif not path.exists():
             job.error = f"manifest row {n} points to a file that does not exist"
         elif path.is_dir():
@@ -246,6 +253,11 @@ def decoded_stream(jobs: list[Job], settings: Settings, workers: int) -> Iterato
         pool.join()
 
 
+# The order of BatchWriter's rows (named, so the table's own column order does not matter).
+CLIP_FIELDS = ("id, hash, source, segment, orig_rate, orig_channels, orig_format, duration, peak, rms_db, "
+               "label, speaker, text, split, shard, offset, length, added, language")
+
+
 class BatchWriter:
     """Collects decoded files and commits them: audio fsynced first, then rows in one transaction."""
 
@@ -288,7 +300,7 @@ class BatchWriter:
                 self.clips.append((
                     clip_id, p.hash, job.path, p.segment, d.orig_rate, d.orig_channels, d.orig_format,
                     p.duration, p.peak, p.rms_db, job.label, job.speaker, job.text,
-                    split_for(p.hash, self.ratios), shard, offset, length, now,
+                    split_for(p.hash, self.ratios), shard, offset, length, now, job.language,
                 ))
                 self.pending_hashes[p.hash] = clip_id
                 made += 1
@@ -315,9 +327,7 @@ class BatchWriter:
             for (path,) in changed:
                 old.update(r[0] for r in con.execute("SELECT clip FROM source_clips WHERE path = ?", (path,)))
             con.executemany("DELETE FROM source_clips WHERE path = ?", changed)
-            con.executemany(
-                "INSERT INTO clips VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self.clips
-            )
+            con.executemany(f"INSERT INTO clips ({CLIP_FIELDS}) VALUES ({', '.join('?' * 19)})", self.clips)
             con.executemany("INSERT OR IGNORE INTO source_clips VALUES (?, ?)", self.links)
             con.executemany("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?)", self.sources)
             con.executemany("DELETE FROM errors WHERE path = ?", [(s[0],) for s in self.sources if s[5] is None])

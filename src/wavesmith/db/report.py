@@ -15,7 +15,7 @@ DURATION_EDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 def info(db) -> dict:
-    """Clips and hours overall, per split, label and speaker; rate and duration histograms."""
+    """Clips and hours overall, per split, label, speaker and language; rate and duration histograms."""
     q = db.query
     clips, seconds = q("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM clips")[0]
 
@@ -29,6 +29,7 @@ def info(db) -> dict:
     splits, split_hours = grouped("split")
     labels, label_hours = grouped("label")
     speakers, speaker_hours = grouped("speaker")
+    languages, language_hours = grouped("language") if db.has_language else ({}, {})  # format 1: none
     rates = {
         str(r): n for r, n in q("SELECT orig_rate, COUNT(*) FROM clips GROUP BY orig_rate ORDER BY orig_rate")
     }
@@ -56,6 +57,8 @@ def info(db) -> dict:
         "label_hours": label_hours,
         "speakers": speakers,
         "speaker_hours": speaker_hours,
+        "languages": languages,
+        "language_hours": language_hours,
         "duration": {
             "min": stats[0] or 0.0,
             "max": stats[1] or 0.0,
@@ -75,7 +78,7 @@ def format_info(d: dict) -> str:
         f"errors       {d['errors']} skipped input(s)" + ("  (see `wavesmith db errors`)" if d["errors"] else ""),
         "splits       " + ", ".join(f"{k} {v} ({d['split_hours'][k] * 60:.2f} min)" for k, v in d["splits"].items()),
     ]
-    for key in ("labels", "speakers"):
+    for key in ("labels", "speakers", "languages"):
         items = d[key]
         shown = ", ".join(f"{k} {v}" for k, v in list(items.items())[:20])
         more = f", ... ({len(items)} in all)" if len(items) > 20 else ""

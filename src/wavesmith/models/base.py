@@ -21,8 +21,12 @@ A batch is a dict (see :class:`wavesmith.db.ClipDataset`):
 
 - ``audio``: float32 ``(B, channels, samples)`` in [-1, 1], zero past a clip's end;
 - ``mask``: float32 ``(B, samples)``, 1 where ``audio`` holds real samples;
-- ``label``, ``speaker``: int64 ``(B,)``, index into ``DataInfo.labels`` / ``.speakers``, -1 if none;
-- ``text``: list of B transcripts ("" if none).
+- ``label``, ``speaker``, ``language``: int64 ``(B,)``, index into ``DataInfo.labels`` /
+  ``.speakers`` / ``.languages``, -1 if none;
+- ``text``: list of B transcripts ("" if none);
+- ``length``: int64 ``(B,)``, real samples in each crop (the sum of ``mask``'s row);
+- ``orig_rate``: int64 ``(B,)``, each clip's sample rate before it was stored: a clip
+  recorded at 8 kHz holds nothing above 4 kHz, whatever the database rate.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class DataInfo:
     channels: int = 1
     labels: tuple[str, ...] = field(default_factory=tuple)  # index = label id
     speakers: tuple[str, ...] = field(default_factory=tuple)  # index = speaker id
+    languages: tuple[str, ...] = field(default_factory=tuple)  # index = language id
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,11 +63,14 @@ class DataInfo:
             "channels": self.channels,
             "labels": list(self.labels),
             "speakers": list(self.speakers),
+            "languages": list(self.languages),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataInfo:
-        return cls(int(d["sample_rate"]), int(d["channels"]), tuple(d.get("labels", ())), tuple(d.get("speakers", ())))
+        # .get: checkpoints from before a field existed load with it empty
+        return cls(int(d["sample_rate"]), int(d["channels"]), tuple(d.get("labels", ())),
+                   tuple(d.get("speakers", ())), tuple(d.get("languages", ())))
 
     def label_id(self, name: str) -> int:
         """Index of label ``name``; a :class:`WavesmithError` listing the known ones if absent."""
@@ -71,6 +79,10 @@ class DataInfo:
     def speaker_id(self, name: str) -> int:
         """Index of speaker ``name``; a :class:`WavesmithError` listing the known ones if absent."""
         return _lookup(name, self.speakers, "speaker")
+
+    def language_id(self, name: str) -> int:
+        """Index of language ``name``; a :class:`WavesmithError` listing the known ones if absent."""
+        return _lookup(name, self.languages, "language")
 
 
 def _lookup(name: str, names: tuple[str, ...], what: str) -> int:

@@ -138,7 +138,8 @@ def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resum
         if not database.clips():
             raise WavesmithError(f"database {database.path} holds no clips; add some with `wavesmith db add`")
         database.check_store()  # a missing shard stops here, not mid-run with a run folder made
-        info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers))
+        info = DataInfo(database.sample_rate, database.channels, tuple(database.labels), tuple(database.speakers),
+                        tuple(database.languages))
         if state is not None:
             check_data(info, DataInfo.from_dict(state["data_info"]), database.path)
             check_resume(state, database, tc)

@@ -37,10 +37,10 @@ def resolve_configs(cls, state, config_file, sets, start=None) -> tuple[Any, Tra
 
 
 def check_data(info: DataInfo, saved: DataInfo, db_path) -> None:
-    for what in ("sample_rate", "channels", "labels", "speakers"):
+    for what in ("sample_rate", "channels", "labels", "speakers", "languages"):
         a, b = getattr(info, what), getattr(saved, what)
         if a != b:
-            shown = (lambda v: ", ".join(v) or "none") if what in ("labels", "speakers") else str
+            shown = (lambda v: ", ".join(v) or "none") if what in ("labels", "speakers", "languages") else str
             raise WavesmithError(f"database {db_path} has {what.replace('_', ' ')} {shown(a)}, "
                                  f"but the checkpoint was trained with {shown(b)}")
 
