@@ -44,7 +44,7 @@ from wavesmith.analysis import FeatureSpec
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import Batch, DataInfo, OneLossModel
 
-LOW_BAND_HZ = 4000.0  # the speaker encoder and the energy look only below this
+LOW_BAND_HZ = 3800.0  # the speaker encoder and energy look only below this (0.95 x an 8 kHz recording's Nyquist)
 LF0_REF = 55.0  # pitch targets are octaves above this (0 means unvoiced)
 
 

@@ -1,0 +1,104 @@
+"""The tts acoustic model: alignment search, length regulation, band masking, learning, speaking."""
+
+import itertools
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from wavesmith.models.base import DataInfo
+from wavesmith.models.tts import TTS, Config, expand, monotonic_alignment, token_means
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
+
+
+def _best_path_durations(logp, n, t):
+    """Brute force: the monotonic path (each token >= 1 frame) with the highest total log-likelihood."""
+    best, arg = -np.inf, None
+    for cuts in itertools.combinations(range(1, t), n - 1):
+        d = np.diff([0, *cuts, t])
+        idx = np.repeat(np.arange(n), d)
+        score = logp[idx, np.arange(t)].sum()
+        if score > best:
+            best, arg = score, d
+    return arg
+
+
+def test_monotonic_alignment_finds_the_best_path():
+    rng = np.random.default_rng(0)
+    logp = rng.normal(size=(3, 4, 8)).astype(np.float32)
+    n_tok, n_frames = np.array([4, 3, 2]), np.array([8, 6, 5])
+    got = monotonic_alignment(logp, n_tok, n_frames)
+    for b in range(3):
+        want = _best_path_durations(logp[b], n_tok[b], n_frames[b])
+        assert got[b, : n_tok[b]].tolist() == want.tolist()
+        assert got[b, n_tok[b]:].sum() == 0
+
+
+def test_expand_and_token_means_are_inverse():
+    h = torch.arange(6, dtype=torch.float32).reshape(1, 2, 3)
+    d = torch.tensor([[2, 0, 3]])
+    x = expand(h, d, 7)
+    assert x[0, 0].tolist() == [0, 0, 2, 2, 2, 0, 0]
+    means = token_means(x[:, 1], torch.tensor([[1.0] * 5 + [0, 0]]), d)
+    assert means[0].tolist() == [3.0, 0.0, 5.0]
+
+
+def _toy(languages=("en-us",)):
+    info = DataInfo(22050, 1, (), ("a", "b"), languages)
+    torch.manual_seed(0)
+    return TTS(Config(channels=32, decoder_channels=32, encoder_attention=1, speaker_dim=16, dropout=0.0), info)
+
+
+def _batch(rate=16000):
+    t = torch.arange(22050 * 2) / 22050
+    tone = 0.3 * torch.sin(2 * np.pi * 220 * t) * (torch.sin(2 * np.pi * 2 * t) > 0)
+    return {"audio": tone.repeat(2, 1, 1), "length": torch.tensor([44100, 30000]),
+            "text": ["hello there", "good morning"], "speaker": torch.tensor([0, 1]),
+            "language": torch.tensor([0, 0]), "orig_rate": torch.tensor([rate, rate]),
+            "f0": torch.full((2, 2 * 86 + 1), 220.0)}
+
+
+@needs_espeak
+def test_losses_ignore_bands_above_the_recordings_nyquist(monkeypatch):
+    model = _toy().eval()
+    b = _batch(rate=8000)
+    a = model.losses(b, torch.Generator().manual_seed(0))
+    frames = model.mel_frames
+    high = model.centres >= 4000
+
+    def noisy_high_bands(audio, lengths):  # whatever lies above 4 kHz
+        mel, n = frames(audio, lengths)
+        return mel + 3.0 * torch.rand_like(mel) * high[None, :, None], n
+
+    monkeypatch.setattr(model, "mel_frames", noisy_high_bands)
+    for key in ("mel_l1", "prior", "energy"):
+        assert torch.allclose(model.losses(b, torch.Generator().manual_seed(0))[key], a[key], atol=1e-5), key
+    full_band = {**b, "orig_rate": torch.tensor([22050, 22050])}  # now the noise counts
+    assert not torch.allclose(model.losses(full_band, torch.Generator().manual_seed(0))["mel_l1"], a["mel_l1"],
+                              atol=1e-3)
+
+
+@needs_espeak
+def test_tts_learns_a_toy_batch_and_speaks_at_the_asked_speed():
+    model = _toy()
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    b = _batch()
+    first = None
+    for _ in range(40):
+        loss = model.losses(b, torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss["loss"].backward()
+        opt.step()
+        first = first if first is not None else float(loss["mel_l1"])
+    assert float(loss["mel_l1"]) < 0.6 * first
+    model.eval()
+    s = model.table_vector(0)
+    slow = model.synthesize(["hello there"], "en-us", s, speed=1.0)[0]
+    fast = model.synthesize(["hello there"], "en-us", s, speed=2.0)[0]
+    assert slow.shape[0] == 80 and fast.shape[1] < slow.shape[1]
+    with pytest.raises(Exception, match="unsupported language 'fr-fr'.*en-us"):
+        model.synthesize(["bonjour"], "fr-fr", s)
+    with pytest.raises(Exception, match="nothing speakable"):
+        model.synthesize(["..."], "en-us", s)
