@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Debian tools some tests use: ffmpeg (codec attacks, m4a decoding), chromium and
-# chromium-driver (the HTML report opened in a headless browser). Installed when we are
-# root and they are missing; otherwise those tests skip and say why.
+# Debian tools some tests use: ffmpeg (codec attacks, m4a decoding), espeak-ng (phonemes
+# for speech), chromium and chromium-driver (pages opened in a headless browser). Installed
+# when we are root and they are missing; otherwise those tests skip and say why.
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
