@@ -2,7 +2,9 @@
 # Rebuild a shipped model from scratch: the recipe the models in src/wavesmith/data/models
 # were made with (see each NAME.json card for the steps, time and figures it got).
 #   bash scripts/ship/build.sh drums|notes REAL_AUDIO_DIR WORK_DIR
-# REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/).
+#   bash scripts/ship/build.sh speech SPEECH_DIR WORK_DIR
+# REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/);
+# SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
 # Training runs on one CPU core (taskset -c 0): 24,000 steps for drums, 16,000 for notes (8 steps/s here).
 # Then: python -c "from wavesmith import shipped; shipped.export('WORK/run-NAME', 'NAME', {...})"
 set -euo pipefail
@@ -23,7 +25,17 @@ case "$name" in
     .venv/bin/python scripts/ship/render_soundfont.py instruments "$real/soundfont/FluidR3_GM.sf2" "$work/gm-notes"
     manifests=("$work/gm-notes/metadata.csv")
     ;;
-  *) echo "usage: build.sh drums|notes REAL_AUDIO_DIR WORK_DIR" >&2; exit 2 ;;
+  speech)
+    # The base voice model: every clip of get-speech up to 12 s, at the vocoder's 22.05 kHz
+    # (8 and 16 kHz recordings are upsampled; the tts loss ignores bands above their Nyquist).
+    $W db create "$work/db-speech" --sample-rate 22050
+    $W db add "$work/db-speech" --manifest "$real/metadata.csv" --max-duration 12 --workers 1
+    OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-speech" --model tts --run "$work/run-speech" \
+      --steps 7000 --set workers=1 --set warmup_steps=300 --set valid_every=500 --set checkpoint_every=500 \
+      --set preview_every=1000 --set preview_seconds=4
+    exit 0
+    ;;
+  *) echo "usage: build.sh drums|notes REAL_AUDIO_DIR WORK_DIR, or build.sh speech SPEECH_DIR WORK_DIR" >&2; exit 2 ;;
 esac
 $W db create "$work/db-$name" --sample-rate 22050
 for m in "${manifests[@]}"; do $W db add "$work/db-$name" --manifest "$m" --workers 1; done

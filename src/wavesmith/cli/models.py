@@ -38,8 +38,14 @@ def _models(args) -> int:
         return 0
     print("models (wavesmith generate NAME ...):")
     for c in cards:
-        labels = ", ".join(c.get("labels", [])) or "none"
-        print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} labels: {labels}")
+        if c.get("speakers") and not c.get("labels"):  # a voice model: `say` speaks in its speakers' voices
+            print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} speakers: {len(c['speakers'])}, "
+                  f"languages: {', '.join(c.get('languages', []))}")
+        else:
+            labels = ", ".join(c.get("labels", [])) or "none"
+            print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} labels: {labels}")
+        for credit in c.get("credits", []):  # some recordings' licences ask that users see their authors
+            print(f"  {'':<12} credit: {credit}")
     if not cards:
         print("  (none)")
     print("vocoders (wavesmith vocode --vocoder NAME ...):")
