@@ -1,4 +1,4 @@
-"""``wavesmith clone`` and ``wavesmith say``: clone a voice, speak text (:mod:`wavesmith.voice`, :mod:`wavesmith.say`)."""
+"""``wavesmith clone`` and ``wavesmith say`` (see :mod:`wavesmith.voice` and :mod:`wavesmith.say`)."""
 
 from __future__ import annotations
 
