@@ -55,9 +55,9 @@ VERSION = 1
 SUFFIX = ".voice"
 DEFAULT_BASE = "speech"  # the shipped base model
 MIN_SPEECH_SECONDS = 5.0
-# Adaptation steps: about 0.85 s each on one CPU core with a base model of the default
-# Config (3.6 M parameters) and 25 s of references, so a clone takes about 4 minutes.
-DEFAULT_STEPS = 250
+# Adaptation steps: 0.6-0.85 s each on one CPU core with a base model of the default
+# Config (3.6 M parameters) and 25 s of references, so a clone takes 3-4.5 minutes.
+DEFAULT_STEPS = 300
 LR_SPEAKER, LR_ADAPTERS = 3e-3, 1e-3
 MAX_BATCH = 8  # utterances per adaptation step
 MAX_BATCH_SECONDS = 30.0  # and at most this much audio (one utterance always)
@@ -327,7 +327,9 @@ def clone(
     state = {
         "format": FORMAT, "version": VERSION, "wavesmith": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "base": {"name": str(base), "model": meta["model_name"], "sha256": meta["sha256"], "step": meta["step"]},
+        # a path is kept absolute, so `say` finds the base from any folder; a shipped name stays a name
+        "base": {"name": str(Path(base).absolute()) if Path(base).exists() else str(base),
+                 "model": meta["model_name"], "sha256": meta["sha256"], "step": meta["step"]},
         "speaker_vector": s.detach().float().cpu().reshape(-1),
         "adapted": {k: v.half() for k, v in deltas.items()},
         "language": language, "consent": consent.strip(),
