@@ -88,9 +88,12 @@ def save_clips(
     model: str | None = None,
     checkpoint_hash: str | None = None,
     lengths: list[int] | None = None,
+    assertions: dict[str, dict] | None = None,
 ) -> list[Path]:
     """Write ``audio`` ``(n, C, T)`` as marked files ``DIR/<index>.<format>`` and append their records.
 
+    ``assertions`` are added to every file's C2PA manifest by label (see
+    :func:`wavesmith.watermark.sign_file`).
     ``lengths[i]`` cuts clip ``i`` to that many samples (with a 10 ms fade-out where it cuts).
     ``records[i]`` describes clip ``i`` (its ``index`` names the file, default ``i``); each
     is written to ``DIR/generated.jsonl`` with ``file``, ``watermark`` (``{"payload": p,
@@ -129,7 +132,8 @@ def save_clips(
                 rec["watermark"] = False
             # written, read back for its mark and signed before it gets its name
             marked = payload if rec["watermark"] else None
-            result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash)
+            result = W.write_signed(path, clip, sample_rate, fmt, marked, model=model, checkpoint_hash=checkpoint_hash,
+                                    assertions=assertions)
             check = result.pop("check")
             rec["c2pa"] = result
             if not result["signed"] and result["reason"] not in unsigned_reasons:

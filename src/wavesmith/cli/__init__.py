@@ -14,7 +14,8 @@ from wavesmith import __version__
 from wavesmith.errors import WavesmithError
 
 # Modules that add sub-commands, in the order --help lists them.
-_COMMAND_MODULES = ("demo", "db", "train", "models", "evaluate", "watermark", "interpolate", "pitch", "transfer")
+_COMMAND_MODULES = ("demo", "db", "train", "models", "evaluate", "watermark", "interpolate", "pitch", "transfer",
+                    "voice")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -117,15 +117,17 @@ def write_signed(
     *,
     model: str | None = None,
     checkpoint_hash: str | None = None,
+    assertions: dict[str, dict] | None = None,
 ) -> dict:
     """Write ``audio`` to ``dst`` under a temporary name, read its watermark back
     (:func:`check_file`, when ``payload`` is given) and sign it, then rename: a file at
-    ``dst`` is always complete. Returns :func:`sign_file`'s result plus ``check`` (or None).
+    ``dst`` is always complete. ``assertions`` go into the C2PA manifest (:func:`sign_file`).
+    Returns :func:`sign_file`'s result plus ``check`` (or None).
     """
     with atomic_path(dst) as tmp:
         A.write(tmp, audio, rate, format=fmt)
         check = check_file(tmp, payload) if payload is not None else None
-        signed = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name)
+        signed = sign_file(tmp, model=model, checkpoint_hash=checkpoint_hash, title=dst.name, assertions=assertions)
     return {**signed, "check": check}
 
 

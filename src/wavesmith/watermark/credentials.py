@@ -99,7 +99,8 @@ def signing_material() -> tuple[bytes, bytes]:
         raise WavesmithError(f"cannot read the C2PA key or certificate: {e}") from None
 
 
-def _manifest(model: str | None, checkpoint_hash: str | None, title: str) -> dict:
+def _manifest(model: str | None, checkpoint_hash: str | None, title: str,
+              assertions: dict[str, dict] | None = None) -> dict:
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     generator = {"name": "wavesmith", "version": __version__}
     action = {
@@ -119,6 +120,7 @@ def _manifest(model: str | None, checkpoint_hash: str | None, title: str) -> dic
                 "data": {"generator": f"wavesmith {__version__}", "model": model,
                          "checkpoint_hash": checkpoint_hash, "created": now},
             },
+            *({"label": label, "data": data} for label, data in (assertions or {}).items()),
         ],
     }
 
@@ -129,10 +131,13 @@ def sign_file(
     model: str | None = None,
     checkpoint_hash: str | None = None,
     title: str | None = None,
+    assertions: dict[str, dict] | None = None,
 ) -> dict:
     """Write signed Content Credentials into ``path`` (temporary file + rename).
 
-    ``title`` names the asset in the manifest (default: the file's name).
+    ``title`` names the asset in the manifest (default: the file's name). ``assertions``
+    adds assertions by label (``{"org.wavesmith.voice": {...}}``: a cloned voice's
+    consent statement and reference hashes), beside the generation one.
     Returns ``{"signed": bool, "reason": str | None}``; an unsupported format or a signing
     failure is reported in ``reason``, never raised.
     """
@@ -146,7 +151,8 @@ def sign_file(
     key, certs = signing_material()
     try:
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, certs, key, None))
-        with atomic_path(path) as tmp, c2pa.Builder(_manifest(model, checkpoint_hash, title or path.name)) as builder, \
+        with atomic_path(path) as tmp, c2pa.Builder(
+                _manifest(model, checkpoint_hash, title or path.name, assertions)) as builder, \
                 open(path, "rb") as src, open(tmp, "w+b") as dst:
             builder.sign(signer, mime, src, dst)
     except Exception as e:  # c2pa errors come as many types; any of them means "not signed"
@@ -176,6 +182,8 @@ def read_manifest(path: str | os.PathLike) -> dict | None:
     for a in active.get("assertions", []):
         if a.get("label") == "org.wavesmith.generation":
             summary.update(a.get("data", {}))
+        elif a.get("label", "").startswith("org.wavesmith."):  # e.g. org.wavesmith.voice -> summary["voice"]
+            summary[a["label"].removeprefix("org.wavesmith.")] = a.get("data", {})
         elif a.get("label", "").startswith("c2pa.actions"):
             acts = a.get("data", {}).get("actions", [])
             summary["digital_source_type"] = next((x.get("digitalSourceType") for x in acts
