@@ -43,8 +43,8 @@ SYMBOLS: tuple[str, ...] = _symbols()
 SYMBOL_ID = {s: i for i, s in enumerate(SYMBOLS)}
 
 # Abbreviations after which a full stop does not end a clause (espeak-ng expands them).
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "mt",
-                  "m", "mme", "mlle", "sra", "sr", "hr", "fr", "nr", "z.b", "bzw", "ca"}
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr", "vs", "etc", "e.g", "i.e", "mt",
+                  "mme", "mlle", "sra", "hr", "fr", "nr", "z.b", "bzw", "ca"}
 _CLAUSE_RE = re.compile(r"([,;:!?.\u2026\u2014\u2013()\u00bf\u00a1\u3002\uff0c]+)(?=\s|$)")
 _SENTENCE_RE = re.compile(r"(?<=[.!?\u2026\u3002])[\"'\u201d\u00bb)]*\s+")
 

@@ -213,7 +213,8 @@ class TTS(OneLossModel):
         languages = getattr(info, "languages", ()) or ()
         self.embed = nn.Embedding(len(TX.SYMBOLS), c, padding_idx=0)
         self.language_embed = nn.Embedding(len(languages) + 1, c)  # last row: unknown language
-        self.encoder_convs = nn.ModuleList([ConvBlock(c, 5, dropout=config.dropout) for _ in range(config.encoder_convs)])
+        self.encoder_convs = nn.ModuleList([ConvBlock(c, 5, dropout=config.dropout)
+                                            for _ in range(config.encoder_convs)])
         self.attention = nn.ModuleList([
             nn.TransformerEncoderLayer(c, 2, 2 * c, config.dropout, batch_first=True, norm_first=True)
             for _ in range(config.encoder_attention)])
