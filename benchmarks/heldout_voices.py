@@ -26,7 +26,6 @@ Hedgewars' Robot voice (processed) and its grunts and laughs are left out.
 from __future__ import annotations
 
 import csv
-import glob
 import gzip
 import json
 import re
@@ -202,7 +201,8 @@ def main(dest: Path) -> None:
         total[r[1]] = total.get(r[1], 0.0) + r[-1]
     keep = {s for s, t in total.items() if t >= MIN_SECONDS}
     with open(dest / "metadata.csv.part", "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([["path", "speaker", "text", "language", "seconds"]] + [r for r in rows if r[1] in keep])
+        header = ["path", "speaker", "text", "language", "seconds"]
+        csv.writer(f).writerows([header] + [r for r in rows if r[1] in keep])
     Path(dest / "metadata.csv.part").replace(dest / "metadata.csv")
     with open(dest / "LICENSES.md", "w", encoding="utf-8") as f:
         f.write("# Licences of the held-out recordings\n\nFor evaluation only; keep them out of every training set. "
