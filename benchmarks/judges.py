@@ -107,16 +107,33 @@ def number_words(n: int) -> str:
     raise AssertionError(n)
 
 
-def normalize(text: str) -> list[str]:
-    """Words for scoring: lower case, numbers as words, punctuation and accents' variants folded.
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
 
-    '%' becomes 'percent', '&' 'and'; hyphens and slashes split words; apostrophes inside a word
-    stay ("don't"); digits with thousands separators or decimals are read out ("3.5" -> 'three
-    point five').
+
+def ordinal_words(n: int) -> str:
+    """An ordinal in English words: 21 -> 'twenty first', 50 -> 'fiftieth'."""
+    *head, last = number_words(n).split()
+    last = _ORDINAL.get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    return " ".join([*head, last])
+
+
+def normalize(text: str) -> list[str]:
+    """Words for scoring: lower case, numbers as words, punctuation folded.
+
+    Bracketed stage directions ("[beep]", "(2 seconds of silence)") go; '%' becomes 'percent',
+    '&' 'and'; hyphens join ("x-ray" and "xray" agree), other punctuation splits words; dotted
+    abbreviations join ("p.m." -> 'pm'); apostrophes inside a word stay ("don't"); numbers are
+    read out, with thousands separators, decimals ("3.5" -> 'three point five') and ordinals
+    ("12th" -> 'twelfth').
     """
     t = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    t = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", t)
     t = t.replace("%", " percent ").replace("&", " and ")
+    t = re.sub(r"(?<=\w)-(?=\w)", "", t)
+    t = re.sub(r"\b([a-z])\.(?=[a-z]\.)|(?<=\b[a-z]\.)([a-z])\.", lambda m: m[1] or m[2], t)
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 10,000 -> 10000
+    t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: f" {ordinal_words(int(m[1]))} ", t)
 
     def spell(m: re.Match) -> str:
         whole, _, frac = m[0].partition(".")

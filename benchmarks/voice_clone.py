@@ -136,12 +136,13 @@ def r4(x: float | None) -> float | None:
 
 def real_english_wer(limit: int) -> dict:
     """Whisper tiny.en on Allison's 8 kHz prompts (not held out: her voice trains wavesmith, which
-    does not matter for the recogniser): ``limit`` clips spread evenly over the sorted list."""
+    does not matter for the recogniser): ``limit`` clips spread evenly over the sorted list, leaving
+    out those whose transcript is only a stage direction ("[sound of monkeys screaming]")."""
     meta = REAL / "speech-en" / "metadata.csv"
     if not meta.exists():
         return {"error": f"{meta} not found (shared/tools/get-real-audio)"}
     with open(meta, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["text"].strip() and (REAL / "speech-en" / r["path"]).exists()]
+        rows = [r for r in csv.DictReader(f) if J.normalize(r["text"]) and (REAL / "speech-en" / r["path"]).exists()]
     rows = sorted(rows, key=lambda r: r["path"])
     rows = rows[:: max(1, len(rows) // limit)][:limit]
     refs = [r["text"] for r in rows]
@@ -176,7 +177,7 @@ def baselines(speakers: dict[str, Speaker], log) -> tuple[dict, dict, J.SpeakerC
             "test_segments": len(by_clf),
             "dnsmos_real": {k: r4(v) for k, v in J.dnsmos(joined(segs[n]["test"]), J.JUDGE_RATE).items()},
         }
-        texted = [c for c in s.test if c.text]
+        texted = [c for c in s.test if J.normalize(c.text)]
         if s.language.startswith("en") and texted:
             per[n]["wer_real"] = r4(J.wer([c.text for c in texted], [J.transcribe(load(c.path), J.JUDGE_RATE)
                                                                          for c in texted]))

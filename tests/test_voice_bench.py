@@ -33,6 +33,9 @@ def test_normalize_folds_case_punctuation_and_numbers():
     assert J.normalize("It's 40 years - isn't it?") == ["it's", "forty", "years", "isn't", "it"]
     assert J.normalize("10,000 at 3.5%") == ["ten", "thousand", "at", "three", "point", "five", "percent"]
     assert J.normalize("Press *  \u2019pound\u2019") == ["press", "pound"]
+    assert J.normalize("the 12th at 5 P.M. [beep] (2 seconds of silence)") == ["the", "twelfth", "at", "five", "pm"]
+    assert J.normalize("X-ray") == J.normalize("xray") == ["xray"]
+    assert J.ordinal_words(21) == "twenty first" and J.ordinal_words(50) == "fiftieth"
 
 
 def test_wer_counts_substitutions_insertions_and_deletions():
