@@ -20,7 +20,10 @@ Writes DEST/<speaker>/*.wav (each file at its source's rate), DEST/metadata.csv
 file names of ktuberling and hedgewars say what is meant, not what is said, so they are not
 used), DEST/LICENSES.md and DEST/licenses/<package>.copyright. Speakers with under
 ``MIN_SECONDS`` of speech are left out: the benchmark needs 15 s of references and a test set.
-Hedgewars' Robot voice (processed) and its grunts and laughs are left out.
+Hedgewars' Robot voice (processed) and its grunts and laughs are left out. Its packs name no
+actors, and some may share one: Resemblyzer puts Default, Surfer and Singer about as close to
+each other as to themselves, so read their identification figures with that in mind. The same
+caution for KTuberling and KLettres (training): one translator may have recorded both.
 """
 
 from __future__ import annotations
