@@ -114,7 +114,9 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> t
         raise WavesmithError(f"{path} is a folder, not a checkpoint file") from None
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    # Random bytes can trip the unpickler in many ways (IndexError, KeyError, ...): all mean "corrupt".
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, IndexError, KeyError,
+            TypeError, AttributeError, OverflowError, UnicodeDecodeError) as e:
         raise WavesmithError(f"{path} is not a readable checkpoint (truncated or corrupt?): {one_line(e, 0)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model_name" not in state:
         raise WavesmithError(f"{path} is not a wavesmith checkpoint (format {FORMAT})")
