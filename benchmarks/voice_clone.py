@@ -37,6 +37,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -227,13 +228,17 @@ def clone_and_say(s: Speaker, sentences_file: Path, sentences: list[str], work: 
     voice, out = work / f"{s.name}.voice", work / s.name
     cmd = ["clone", *[str(c.path) for c in s.refs], "--out", str(voice),
            "--consent", f"benchmark: held-out recordings of {s.name}, Debian package, for evaluation only",
-           "--language", s.language]
+           "--language", s.language, "--steps", str(args.clone_steps), "--force"]
+    if args.base:
+        cmd += ["--base", str(args.base)]
     if args.with_text and all(c.text for c in s.refs):
         for c in s.refs:
             cmd += ["--text", c.text]
     _, clone_wall = wavesmith(*cmd)
+    base = ["--base", str(args.base)] if args.base else []
+    shutil.rmtree(out, ignore_errors=True)  # a rerun with the same --work speaks afresh
     _, say_wall = wavesmith("say", "--voice", str(voice), "--out", str(out), "--text-file", str(sentences_file),
-                            "--seed", str(args.seed))
+                            "--language", "en-us", "--seed", str(args.seed), *base)
     files = said(out, sentences)
     audio = [load(p) for p, _ in files]
     return {"clone_minutes": round(clone_wall / 60, 2), "say_wall_s": round(say_wall, 2),
@@ -272,6 +277,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--baselines-only", action="store_true", help="measure real speech only; no clone, no say")
     p.add_argument("--work", type=Path, help="keep voices and outputs here (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base", help="base model, run or checkpoint for clone and say (default: the shipped speech)")
+    p.add_argument("--clone-steps", type=int, default=300, help="adaptation steps of each clone")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -301,7 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
             work.mkdir(parents=True, exist_ok=True)
             for n in to_clone:
                 log(f"clone and say: {n}")
-                got = clone_and_say(speakers[n], args.sentences, sentences, work, args)
+                try:
+                    got = clone_and_say(speakers[n], args.sentences, sentences, work, args)
+                except SystemExit as e:  # a refused reference (not speech, too short): on record, go on
+                    per[n]["clone_error"] = str(e)
+                    log(str(e))
+                    continue
                 per[n] |= measure_clone(n, got, state, clf)
                 per[n]["say_x_realtime_less_startup"] = r4(got["say_audio_s"] / max(got["say_wall_s"] - startup, 1e-3))
         result["startup_s"] = round(startup, 2)
@@ -313,7 +325,9 @@ def main(argv: list[str] | None = None) -> dict:
         if any(k in v for v in per.values()):
             result["median"][f"{k}_ovrl"] = median(v[k]["ovrl"] for v in per.values() if k in v)
     if not args.baselines_only:  # the same medians over the cloned speakers only, next to the clones' figures
-        result["median_cloned_speakers"] = {k: median(per[n].get(k) for n in to_clone) for k in keys}
+        cloned = [n for n in to_clone if "clone_error" not in per[n]]
+        result["median_cloned_speakers"] = {k: median(per[n].get(k) for n in cloned) for k in keys}
+        result["clone_errors"] = {n: per[n]["clone_error"] for n in to_clone if "clone_error" in per[n]}
     result["identification_chance"] = r4(1 / len(speakers))
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))

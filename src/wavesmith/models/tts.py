@@ -279,9 +279,16 @@ class TTS(OneLossModel):
     # --- pieces ---------------------------------------------------------------------------
 
     def language_id(self, language: str | None) -> int:
-        """Row of ``language`` in the language table; unknown languages list the known ones."""
+        """Row of ``language`` in the language table; unknown languages list the known ones.
+
+        A bare language (``fr``) names the model's one variety of it (``fr-fr``), if it has one.
+        """
         if language is None:
             return len(self.languages)
+        if self.languages and language not in self.languages:  # "fr" for the model's only French, "fr-fr"
+            same = [name for name in self.languages if name.split("-")[0] == language.split("-")[0]]
+            if len(same) == 1 and "-" not in language:
+                return self.languages.index(same[0])
         TX.check_language(language, self.languages or None)
         return self.languages.index(language) if self.languages else 0
 
