@@ -1,0 +1,386 @@
+"""The studio's page: one Gradio tab per job, each a thin face over :mod:`wavesmith.studio.api`.
+
+Handlers only convert between Gradio's values and the API's: a :class:`WavesmithError`
+becomes a message in the tab's status line, any other exception a one-line note (its
+traceback goes to the server's terminal), and the server keeps serving either way.
+
+Offline by construction (see :func:`configure_offline`): no analytics or version check, no
+Hugging Face telemetry, system fonts instead of web fonts, no server-side rendering node
+process, no share link. Gradio's own cache (uploads, copies of files it serves) lives in
+``ROOT/studio/cache``, so the page reads and writes nothing outside the root.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from wavesmith.errors import WavesmithError
+from wavesmith.studio import api
+from wavesmith.studio.training import Trainer
+
+PLAYERS = 8  # players and spectrograms shown per job (the download holds every file)
+CACHE = "cache"  # ROOT/studio/cache: Gradio's uploads and served copies
+MAX_FILE_SIZE = "200mb"  # Gradio refuses larger uploads before they are written; api.MAX_UPLOAD_BYTES checks again
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+
+
+def configure_offline(root: Path) -> None:
+    """Environment Gradio and huggingface_hub read at import: nothing may leave the machine."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no telemetry, no version check against api.gradio.app
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["GRADIO_TEMP_DIR"] = str(root / api.OUTPUT / CACHE)
+
+
+def _image(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png))
+
+
+def _note(e: Exception) -> str:
+    """The status line for a failed request: the user's mistake in words, or a pointer to the server log."""
+    if isinstance(e, WavesmithError):
+        return f"**Refused:** {e}"
+    traceback.print_exception(e, file=sys.stderr)
+    return f"**Error:** {type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''} " \
+           "(a bug in wavesmith; the details are in the server's terminal)"
+
+
+def build(root: str | os.PathLike, trainer: Trainer | None = None):
+    """The page for ``root`` as a ``gradio.Blocks`` (not launched)."""
+    import gradio as gr
+    import pandas as pd
+
+    root = Path(root).resolve()
+    trainer = trainer or Trainer(root)
+    skip = gr.skip
+
+    def slots(n: int):
+        """``n`` (player, spectrogram) pairs, hidden until filled."""
+        pairs = []
+        for i in range(n):
+            with gr.Row(visible=False) as row:
+                a = gr.Audio(label=f"clip {i}", type="filepath", interactive=False, scale=2)
+                im = gr.Image(label="spectrogram", type="pil", interactive=False, scale=3, height=140)
+            pairs.append((row, a, im))
+        return pairs
+
+    def fill(pairs, clips: list[dict]) -> list:
+        """Updates for ``slots``: each clip's file (or (rate, samples)) and spectrogram."""
+        out = []
+        for i, (_, _, _) in enumerate(pairs):
+            if i < len(clips):
+                c = clips[i]
+                audio = c["file"] if "file" in c else (c["sample_rate"], c["audio"].T)
+                out += [gr.Row(visible=True), gr.Audio(value=audio, label=c.get("title", c.get("name"))),
+                        _image(c["spectrogram_png"])]
+            else:
+                out += [gr.Row(visible=False), None, None]
+        return out
+
+    def flat(pairs):
+        return [x for pair in pairs for x in pair]
+
+    with gr.Blocks(title="wavesmith studio", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
+        gr.Markdown(f"# wavesmith studio\nFiles are read and written under `{root}` only; paths below are "
+                    "relative to it. Everything the page makes goes to `studio/` there.", latex_delimiters=[])
+
+        # --- Database -------------------------------------------------------------------------
+        with gr.Tab("Database", id="database"):
+            with gr.Row():
+                db_pick = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
+                db_refresh = gr.Button("Refresh list", scale=0)
+            db_status = gr.Markdown(latex_delimiters=[])
+            with gr.Row():
+                db_counts = gr.Dataframe(label="clips per split, label and speaker", interactive=False)
+                db_hist = gr.BarPlot(x="duration", y="clips", title="clip durations", sort=None)
+            db_errors = gr.Dataframe(label="skipped inputs and their reasons", interactive=False)
+            with gr.Row():
+                db_split = gr.Radio(["any", "train", "valid", "test"], value="any", label="split")
+                db_listen = gr.Button("Listen to 3 random clips")
+            db_slots = slots(3)
+
+        def db_show(db):
+            try:
+                s = api.database_summary(root, db)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a message in the page
+                return _note(e), None, None, None
+            i = s["info"]
+            rows = [["split", k, v] for k, v in i["splits"].items()] + [["label", k, v] for k, v in i["labels"].items()]
+            rows += [["speaker", k, v] for k, v in i["speakers"].items()]
+            hist = pd.DataFrame({"duration": list(i["duration_histogram"]), "clips": list(i["duration_histogram"].values())})
+            errors = pd.DataFrame(s["errors"] or [{"path": "", "reason": "(none)", "time": ""}])
+            text = (f"**{db}**: {i['clips']} clips, {i['hours'] * 60:.2f} min of audio at {i['sample_rate']} Hz, "
+                    f"{i['channels']} channel(s); {i['errors']} skipped input(s); {i['duplicates']} duplicate(s).")
+            return text, pd.DataFrame(rows, columns=["by", "name", "clips"]), hist, errors
+
+        def db_random(db, split):
+            try:
+                clips = api.random_clips(root, db, 3, None if split == "any" else split)
+            except Exception as e:  # noqa: BLE001
+                return [_note(e)] + [skip()] * (3 * len(db_slots))
+            for c in clips:
+                c["title"] = f"#{c['id']} {c['label'] or ''} ({c['split']}, {c['duration']} s, {c['source']})"
+            return ["" ] + fill(db_slots, clips)
+
+        db_pick.change(db_show, db_pick, [db_status, db_counts, db_hist, db_errors])
+        db_refresh.click(lambda: gr.Dropdown(choices=api.find(root, "db")), None, db_pick)
+        db_listen.click(db_random, [db_pick, db_split], [db_status, *flat(db_slots)])
+
+        # --- Generate -------------------------------------------------------------------------
+        with gr.Tab("Generate", id="generate"):
+            with gr.Row():
+                g_model = gr.Dropdown(label="model (shipped, or a run under the root)", choices=api.models(root),
+                                      allow_custom_value=True)
+                g_label = gr.Dropdown(label="label", choices=[], allow_custom_value=True)
+                g_speaker = gr.Dropdown(label="speaker", choices=[], allow_custom_value=True)
+            with gr.Row():
+                g_n = gr.Number(label="count", value=4, precision=0, minimum=1, maximum=64)
+                g_seconds = gr.Number(label="seconds (empty: the model's default)", value=None)
+                g_seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
+                g_temp = gr.Number(label="temperature", value=1.0)
+                g_steps = gr.Number(label="diffusion steps (empty: the model's)", value=None, precision=0)
+                g_guidance = gr.Number(label="guidance (diffusion)", value=None)
+            g_go = gr.Button("Generate", variant="primary")
+            g_status = gr.Markdown(latex_delimiters=[])
+            g_files = gr.File(label="download: the files and generated.jsonl", file_count="multiple",
+                              interactive=False)
+            g_slots = slots(PLAYERS)
+
+        def g_conditions(model):
+            try:
+                c = api.model_conditions(root, model)
+            except Exception as e:  # noqa: BLE001
+                return _note(e), gr.Dropdown(choices=[]), gr.Dropdown(choices=[])
+            opts = ", ".join(c["options"]) or "none"
+            return (f"{model}: a {c['model']} model at {c['sample_rate']} Hz; sampler options: {opts}",
+                    gr.Dropdown(choices=[""] + c["labels"] + (["all"] if c["labels"] else []), value=""),
+                    gr.Dropdown(choices=[""] + c["speakers"], value=""))
+
+        def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance, progress=gr.Progress(track_tqdm=True)):
+            try:
+                r = api.generate_clips(root, model, n=n or 1, seconds=seconds, label=label, speaker=speaker,
+                                       seed=seed, temperature=temp if temp is not None else 1.0, steps=steps,
+                                       guidance=guidance, progress=True)
+            except Exception as e:  # noqa: BLE001
+                return [_note(e), skip()] + [skip()] * (3 * len(g_slots))
+            seeds = ", ".join(str(x["seed"]) for x in r["records"][:PLAYERS])
+            text = f"wrote {len(r['files'])} file(s) to `{r['folder']}` (seeds {seeds})"
+            return [text, r["files"] + [r["records_file"]]] + fill(g_slots, r["clips"])
+
+        g_model.change(g_conditions, g_model, [g_status, g_label, g_speaker])
+        g_go.click(g_run, [g_model, g_label, g_speaker, g_n, g_seconds, g_seed, g_temp, g_steps, g_guidance],
+                   [g_status, g_files, *flat(g_slots)])
+
+        # --- Voice ----------------------------------------------------------------------------
+        with gr.Tab("Voice", id="voice"):
+            voice = api.voice_module()
+            gr.Markdown("Clone a voice from about 15 s of one person speaking, then type text and hear it in that "
+                        "voice." if voice else api.VOICE_NEEDS, latex_delimiters=[])
+            with gr.Group(visible=voice is not None):
+                v_in = gr.Audio(label="about 15 s of the speaker", sources=["upload", "microphone"], type="filepath")
+                v_consent = gr.Textbox(label="the speaker's consent, in your words")
+                v_name = gr.Textbox(label="voice name", value="my-voice")
+                v_clone = gr.Button("Clone")
+                v_text = gr.Textbox(label="text to say", lines=3)
+                v_voice = gr.Textbox(label="voice (a cloned voice's folder, or a shipped speaker)")
+                v_say = gr.Button("Say")
+                v_status = gr.Markdown(latex_delimiters=[])
+                v_out = gr.Audio(label="spoken", type="filepath", interactive=False)
+
+        def v_do_clone(path, consent, name):
+            try:
+                r = api.voice_clone(root, path, consent, name)
+            except Exception as e:  # noqa: BLE001
+                return _note(e), skip()
+            return f"cloned into `{r['voice']}`", r["voice"]
+
+        def v_do_say(text, which):
+            try:
+                r = api.voice_say(root, text, which)
+            except Exception as e:  # noqa: BLE001
+                return _note(e), skip()
+            return f"wrote {len(r['files'])} file(s) to `{r['folder']}`", r["files"][0] if r["files"] else None
+
+        v_clone.click(v_do_clone, [v_in, v_consent, v_name], [v_status, v_voice])
+        v_say.click(v_do_say, [v_text, v_voice], [v_status, v_out])
+
+        # --- Transform ------------------------------------------------------------------------
+        with gr.Tab("Transform", id="transform"):
+            t_in = gr.Audio(label="a clip to transform", sources=["upload", "microphone"], type="filepath")
+            with gr.Row():
+                with gr.Column():
+                    gr.Markdown("**Pitch** (WORLD; no training): move the pitch and keep the timbre, or the formants "
+                                "and keep the pitch.", latex_delimiters=[])
+                    t_semi = gr.Slider(-24, 24, value=0, step=0.5, label="semitones")
+                    t_form = gr.Slider(-12, 12, value=0, step=0.5, label="formants (semitones)")
+                    t_tracker = gr.Radio(["harvest", "dio", "yin"], value="harvest", label="f0 tracker")
+                    t_pitch = gr.Button("Shift pitch")
+                with gr.Column():
+                    gr.Markdown("**Timbre** (a DDSP run): play the clip's melody with the timbre the run learned.",
+                                latex_delimiters=[])
+                    t_run = gr.Dropdown(label="DDSP run", choices=api.find(root, "run"), allow_custom_value=True)
+                    t_tsemi = gr.Slider(-24, 24, value=0, step=1, label="transpose (semitones)")
+                    t_loud = gr.Slider(-40, 40, value=0, step=1, label="loudness (dB)")
+                    t_label = gr.Textbox(label="timbre label (runs trained on several)")
+                    t_transfer = gr.Button("Transfer timbre")
+            t_status = gr.Markdown(latex_delimiters=[])
+            t_files = gr.File(label="download", file_count="multiple", interactive=False)
+            t_slots = slots(1)
+
+        def t_done(r):
+            return [f"wrote `{r['folder']}`", r["files"] + [r["records_file"]]] + fill(t_slots, r["clips"])
+
+        def t_do_pitch(path, semi, form, tracker, progress=gr.Progress()):
+            try:
+                return t_done(api.pitch_upload(root, path, semi, form, tracker))
+            except Exception as e:  # noqa: BLE001
+                return [_note(e), skip()] + [skip()] * 3
+
+        def t_do_transfer(path, run, semi, loud, label):
+            try:
+                return t_done(api.transfer_upload(root, run, path, semi, loud, label))
+            except Exception as e:  # noqa: BLE001
+                return [_note(e), skip()] + [skip()] * 3
+
+        t_pitch.click(t_do_pitch, [t_in, t_semi, t_form, t_tracker], [t_status, t_files, *flat(t_slots)])
+        t_transfer.click(t_do_transfer, [t_in, t_run, t_tsemi, t_loud, t_label], [t_status, t_files, *flat(t_slots)])
+
+        # --- Train ----------------------------------------------------------------------------
+        with gr.Tab("Train", id="train"):
+            from wavesmith import models as M
+
+            with gr.Row():
+                r_db = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
+                r_model = gr.Dropdown(label="model", choices=M.names(), value="mel-diffusion")
+                r_run = gr.Dropdown(label="run folder (new, or existing to resume or watch)",
+                                    choices=api.find(root, "run"), allow_custom_value=True)
+            with gr.Row():
+                r_steps = gr.Number(label="steps (empty: the config's)", value=None, precision=0)
+                r_init = gr.Dropdown(label="fine-tune from (optional)", choices=[""] + api.models(root), value="",
+                                     allow_custom_value=True)
+                r_sets = gr.Textbox(label="settings, key=value a line (train --set)", lines=2)
+                r_resume = gr.Checkbox(label="resume the run")
+            with gr.Row():
+                r_start = gr.Button("Start", variant="primary")
+                r_stop = gr.Button("Stop (saves a checkpoint, like Ctrl+C)", variant="stop")
+            r_status = gr.Markdown(latex_delimiters=[])
+            r_progress = gr.Markdown(latex_delimiters=[])
+            r_curve = gr.LinePlot(x="step", y="value", color="series", title="losses", height=260)
+            with gr.Row():
+                r_preview = gr.Audio(label="latest preview", type="filepath", interactive=False)
+                r_preview_png = gr.Image(label="its spectrogram", type="filepath", interactive=False, height=140)
+            r_log = gr.Textbox(label="output of the run", lines=6, max_lines=12, interactive=False)
+            r_timer = gr.Timer(2.0)
+
+        def r_do_start(db, model, run, steps, init, sets, resume):
+            try:
+                lines = [s.strip() for s in (sets or "").splitlines() if s.strip()]
+                return trainer.start(db, run, model=None if resume else model, steps=steps, resume=resume,
+                                     init=init or None, sets=lines)
+            except Exception as e:  # noqa: BLE001
+                return _note(e)
+
+        def r_do_stop(run):
+            try:
+                return trainer.stop(run)
+            except Exception as e:  # noqa: BLE001
+                return _note(e)
+
+        def r_watch(run):
+            if not run or not (root / run).exists():
+                return skip(), skip(), skip(), skip(), skip()
+            try:
+                s = trainer.status(run)
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                return skip(), skip(), skip(), skip(), skip()
+            total = f"/{s['steps']}" if s["steps"] else ""
+            figs = ", ".join(f"{k} {v:.4g}" for k, v in s["figures"].items()
+                             if isinstance(v, float) and k not in ("lr_factor",))
+            eta = f", about {s['eta_s']} s left" if s["eta_s"] is not None else ""
+            text = f"**{s['state']}**: step {s['step']}{total}{eta}" + (f" ({figs})" if figs else "")
+            rows = [{"step": m["step"], "value": v, "series": f"{m['kind']} {k}"} for m in s["metrics"]
+                    if m.get("kind") in ("train", "valid") for k, v in m.items() if k.endswith("loss")
+                    and isinstance(v, (int, float))]
+            curve = pd.DataFrame(rows or [{"step": 0, "value": 0.0, "series": "no metrics yet"}])
+            return text, curve, s["preview"], s["preview_png"], "\n".join(s["log"][-40:])
+
+        r_start.click(r_do_start, [r_db, r_model, r_run, r_steps, r_init, r_sets, r_resume], r_status)
+        r_stop.click(r_do_stop, r_run, r_status)
+        r_timer.tick(r_watch, r_run, [r_progress, r_curve, r_preview, r_preview_png, r_log], show_progress="hidden")
+
+        # --- Evaluate -------------------------------------------------------------------------
+        with gr.Tab("Evaluate", id="evaluate"):
+            with gr.Row():
+                e_folder = gr.Dropdown(label="folder of generated files", choices=api.find(root, "generated"),
+                                       allow_custom_value=True)
+                e_db = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
+                e_split = gr.Radio(["test", "valid", "train"], value="test", label="compare with split")
+                e_refresh = gr.Button("Refresh lists", scale=0)
+            e_go = gr.Button("Evaluate", variant="primary")
+            e_status = gr.Markdown(latex_delimiters=[])
+            e_report = gr.HTML()
+
+        def e_run(folder, db, split, progress=gr.Progress()):
+            try:
+                r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m))
+            except Exception as e:  # noqa: BLE001
+                return _note(e), skip()
+            frame = ('<iframe title="evaluation report" style="width:100%;height:900px;border:1px solid #ccc" '
+                     f'sandbox="allow-same-origin" srcdoc="{_attr(r["html"])}"></iframe>')
+            return f"report in `{r['folder']}`\n```\n{r['table']}\n```", frame
+
+        e_refresh.click(lambda: (gr.Dropdown(choices=api.find(root, "generated")), gr.Dropdown(choices=api.find(root, "db"))),
+                        None, [e_folder, e_db])
+        e_go.click(e_run, [e_folder, e_db, e_split], [e_status, e_report])
+
+        # --- Detect ---------------------------------------------------------------------------
+        with gr.Tab("Detect", id="detect"):
+            d_in = gr.File(label="any audio file", file_types=["audio"], type="filepath")
+            d_status = gr.Markdown(latex_delimiters=[])
+            d_json = gr.Code(label="wavesmith detect --json", language="json", interactive=False)
+
+        def d_run(path):
+            try:
+                r = api.detect_upload(path)
+            except Exception as e:  # noqa: BLE001
+                return _note(e), ""
+            return "\n\n".join(r["words"]), json.dumps({k: v for k, v in r.items() if k != "words"}, indent=1)
+
+        d_in.change(d_run, d_in, [d_status, d_json])
+    return page
+
+
+def _attr(text: str) -> str:
+    """``text`` as a double-quoted HTML attribute value."""
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Build the page for ``root`` and serve it until Ctrl+C; training runs it started are stopped (and saved)."""
+    root = Path(root).resolve()
+    configure_offline(root)
+    trainer = Trainer(root)
+    page = build(root, trainer)
+    try:
+        page.queue(default_concurrency_limit=1).launch(
+            server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_FILE_SIZE,
+            show_error=False, ssr_mode=False, pwa=False, mcp_server=False, footer_links=[], quiet=True,
+            theme=_theme(), allowed_paths=[str(root)])
+    finally:
+        trainer.stop_all()
+
+
+def _theme():
+    import gradio as gr
+
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
