@@ -147,7 +147,8 @@ def random_clips(root: str | os.PathLike, db: str, n: int = 3, split: str | None
     with Database.open(inside(root, db, exists=True)) as d:
         clips = d.clips(split or None)
         if not clips:
-            raise WavesmithError(f"{db} holds no clips{' in ' + split if split else ''}; add some with `wavesmith db add`")
+            where = f" in {split}" if split else ""
+            raise WavesmithError(f"{db} holds no clips{where}; add some with `wavesmith db add`")
         chosen = random.Random(seed).sample(clips, min(max(1, int(n)), len(clips)))
         out = []
         for c in chosen:
@@ -191,7 +192,8 @@ def check_upload(path: str | os.PathLike, max_bytes: int = MAX_UPLOAD_BYTES) -> 
         raise WavesmithError(f"{p.name}: the upload is gone; upload it again")
     size = p.stat().st_size
     if size > max_bytes:
-        raise WavesmithError(f"{p.name} is {size / 2**20:.0f} MiB; the studio takes files up to {max_bytes / 2**20:.0f} MiB")
+        raise WavesmithError(f"{p.name} is {size / 2**20:.0f} MiB; the studio takes files up to "
+                             f"{max_bytes / 2**20:.0f} MiB")
     x, rate = decode_file(p)
     if not np.any(x):
         raise WavesmithError(f"{p.name} is silent (every sample is zero): nothing to work on")

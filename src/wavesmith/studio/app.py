@@ -95,7 +95,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         # --- Database -------------------------------------------------------------------------
         with gr.Tab("Database", id="database"):
             with gr.Row():
-                db_pick = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
+                dbs = api.find(root, "db")
+                db_pick = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None,
+                                      allow_custom_value=True)
                 db_refresh = gr.Button("Refresh list", scale=0)
             db_status = gr.Markdown(latex_delimiters=[])
             with gr.Row():
@@ -115,7 +117,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             i = s["info"]
             rows = [["split", k, v] for k, v in i["splits"].items()] + [["label", k, v] for k, v in i["labels"].items()]
             rows += [["speaker", k, v] for k, v in i["speakers"].items()]
-            hist = pd.DataFrame({"duration": list(i["duration_histogram"]), "clips": list(i["duration_histogram"].values())})
+            durations = i["duration_histogram"]
+            hist = pd.DataFrame({"duration": list(durations), "clips": list(durations.values())})
             errors = pd.DataFrame(s["errors"] or [{"path": "", "reason": "(none)", "time": ""}])
             text = (f"**{db}**: {i['clips']} clips, {i['hours'] * 60:.2f} min of audio at {i['sample_rate']} Hz, "
                     f"{i['channels']} channel(s); {i['errors']} skipped input(s); {i['duplicates']} duplicate(s).")
@@ -131,6 +134,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             return ["" ] + fill(db_slots, clips)
 
         db_pick.change(db_show, db_pick, [db_status, db_counts, db_hist, db_errors])
+        page.load(lambda db: db_show(db) if db else (skip(),) * 4, db_pick, [db_status, db_counts, db_hist, db_errors])
         db_refresh.click(lambda: gr.Dropdown(choices=api.find(root, "db")), None, db_pick)
         db_listen.click(db_random, [db_pick, db_split], [db_status, *flat(db_slots)])
 
@@ -164,7 +168,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     gr.Dropdown(choices=[""] + c["labels"] + (["all"] if c["labels"] else []), value=""),
                     gr.Dropdown(choices=[""] + c["speakers"], value=""))
 
-        def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance, progress=gr.Progress(track_tqdm=True)):
+        def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance,
+                  progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - how Gradio asks for a progress bar
             try:
                 r = api.generate_clips(root, model, n=n or 1, seconds=seconds, label=label, speaker=speaker,
                                        seed=seed, temperature=temp if temp is not None else 1.0, steps=steps,
@@ -172,7 +177,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             except Exception as e:  # noqa: BLE001
                 return [_note(e), skip()] + [skip()] * (3 * len(g_slots))
             seeds = ", ".join(str(x["seed"]) for x in r["records"][:PLAYERS])
-            text = f"wrote {len(r['files'])} file(s) to `{r['folder']}` (seeds {seeds})"
+            text = f"wrote {len(r['files'])} file(s) to `{r['folder']}` (seeds {seeds})" + _warnings(r)
             return [text, r["files"] + [r["records_file"]]] + fill(g_slots, r["clips"])
 
         g_model.change(g_conditions, g_model, [g_status, g_label, g_speaker])
@@ -236,9 +241,10 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             t_slots = slots(1)
 
         def t_done(r):
-            return [f"wrote `{r['folder']}`", r["files"] + [r["records_file"]]] + fill(t_slots, r["clips"])
+            files = r["files"] + [r["records_file"]]
+            return [f"wrote `{r['folder']}`" + _warnings(r), files] + fill(t_slots, r["clips"])
 
-        def t_do_pitch(path, semi, form, tracker, progress=gr.Progress()):
+        def t_do_pitch(path, semi, form, tracker):
             try:
                 return t_done(api.pitch_upload(root, path, semi, form, tracker))
             except Exception as e:  # noqa: BLE001
@@ -328,7 +334,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             e_status = gr.Markdown(latex_delimiters=[])
             e_report = gr.HTML()
 
-        def e_run(folder, db, split, progress=gr.Progress()):
+        def e_run(folder, db, split, progress=gr.Progress()):  # noqa: B008 - Gradio's progress bar
             try:
                 r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m))
             except Exception as e:  # noqa: BLE001
@@ -337,8 +343,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                      f'sandbox="allow-same-origin" srcdoc="{_attr(r["html"])}"></iframe>')
             return f"report in `{r['folder']}`\n```\n{r['table']}\n```", frame
 
-        e_refresh.click(lambda: (gr.Dropdown(choices=api.find(root, "generated")), gr.Dropdown(choices=api.find(root, "db"))),
-                        None, [e_folder, e_db])
+        e_refresh.click(lambda: (gr.Dropdown(choices=api.find(root, "generated")),
+                                 gr.Dropdown(choices=api.find(root, "db"))), None, [e_folder, e_db])
         e_go.click(e_run, [e_folder, e_db, e_split], [e_status, e_report])
 
         # --- Detect ---------------------------------------------------------------------------
@@ -356,6 +362,12 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
 
         d_in.change(d_run, d_in, [d_status, d_json])
     return page
+
+
+def _warnings(r: dict) -> str:
+    """The warnings the CLI prints for written files (a mark too weak to verify), from their records."""
+    notes = [f"- {rec['file']}: {rec['watermark_reason']}" for rec in r["records"] if rec.get("watermark_reason")]
+    return "\n\n**Warnings:**\n" + "\n".join(notes) if notes else ""
 
 
 def _attr(text: str) -> str:

@@ -106,8 +106,10 @@ class Trainer:
         """Where a run stands: ``state``, ``step`` of ``steps``, the latest figures, metrics, previews, output tail."""
         from wavesmith.train.logs import read
 
-        run_path = inside(self.root, run, exists=True)
+        run_path = inside(self.root, run)
         job = self.jobs.get(run_path)
+        if job is None and not run_path.is_dir():
+            raise WavesmithError(f"{run}: no such run under the studio's root")
         code = job.proc.poll() if job else None
         if job is not None and code is None:
             state = "stopping" if job.stopping else "training"

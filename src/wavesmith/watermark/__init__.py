@@ -192,7 +192,7 @@ def detect_file(path: str | os.PathLike) -> dict:
 
 
 def describe(r: dict) -> tuple[str, str]:
-    """:func:`detect_file`'s findings in words: ``(the watermark's, the C2PA manifest's)``, as ``detect`` prints them."""
+    """:func:`detect_file`'s findings as ``detect`` prints them: ``(the watermark's, the C2PA manifest's)``."""
     c2 = r["c2pa"]
     c2s = f"C2PA {c2['validation_state']}" if c2 else "no C2PA manifest"
     failures = (c2.get("validation_failures") or []) if c2 else []
