@@ -66,7 +66,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         """``n`` (player, spectrogram) pairs, hidden until filled."""
         pairs = []
         for i in range(n):
-            with gr.Row(visible=False) as row:
+            with gr.Row(visible=False, elem_classes=["clip-slot"]) as row:
                 a = gr.Audio(label=f"clip {i}", type="filepath", interactive=False, scale=2)
                 im = gr.Image(label="spectrogram", type="pil", interactive=False, scale=3, height=140)
             pairs.append((row, a, im))
@@ -96,10 +96,10 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         with gr.Tab("Database", id="database"):
             with gr.Row():
                 dbs = api.find(root, "db")
-                db_pick = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None,
+                db_pick = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None, elem_id="db-pick",
                                       allow_custom_value=True)
                 db_refresh = gr.Button("Refresh list", scale=0)
-            db_status = gr.Markdown(latex_delimiters=[])
+            db_status = gr.Markdown(elem_id="db-status", latex_delimiters=[])
             with gr.Row():
                 db_counts = gr.Dataframe(label="clips per split, label and speaker", interactive=False)
                 db_hist = gr.BarPlot(x="duration", y="clips", title="clip durations", sort=None)
@@ -141,20 +141,24 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         # --- Generate -------------------------------------------------------------------------
         with gr.Tab("Generate", id="generate"):
             with gr.Row():
-                g_model = gr.Dropdown(label="model (shipped, or a run under the root)", choices=api.models(root),
+                choices = api.models(root)
+                g_model = gr.Dropdown(label="model (shipped, or a run under the root)", choices=choices,
+                                      value=choices[0] if choices else None,
+                                      elem_id="g-model",
                                       allow_custom_value=True)
-                g_label = gr.Dropdown(label="label", choices=[], allow_custom_value=True)
+                g_label = gr.Dropdown(elem_id="g-label", label="label", choices=[], allow_custom_value=True)
                 g_speaker = gr.Dropdown(label="speaker", choices=[], allow_custom_value=True)
             with gr.Row():
-                g_n = gr.Number(label="count", value=4, precision=0, minimum=1, maximum=64)
-                g_seconds = gr.Number(label="seconds (empty: the model's default)", value=None)
-                g_seed = gr.Number(label="seed (empty: random)", value=None, precision=0)
+                g_n = gr.Number(elem_id="g-n", label="count", value=4, precision=0, minimum=1, maximum=64)
+                # optional figures are text: an empty box means "the model's default", which 0 cannot say
+                g_seconds = gr.Textbox(label="seconds", placeholder="the model's default")
+                g_seed = gr.Textbox(label="seed", placeholder="random", elem_id="g-seed")
                 g_temp = gr.Number(label="temperature", value=1.0)
-                g_steps = gr.Number(label="diffusion steps (empty: the model's)", value=None, precision=0)
-                g_guidance = gr.Number(label="guidance (diffusion)", value=None)
-            g_go = gr.Button("Generate", variant="primary")
-            g_status = gr.Markdown(latex_delimiters=[])
-            g_files = gr.File(label="download: the files and generated.jsonl", file_count="multiple",
+                g_steps = gr.Textbox(label="diffusion steps", placeholder="the model's", elem_id="g-steps")
+                g_guidance = gr.Textbox(label="guidance (diffusion)", placeholder="the model's")
+            g_go = gr.Button("Generate", variant="primary", elem_id="g-go")
+            g_status = gr.Markdown(elem_id="g-status", latex_delimiters=[])
+            g_files = gr.File(elem_id="g-files", label="download: the files and generated.jsonl", file_count="multiple",
                               interactive=False)
             g_slots = slots(PLAYERS)
 
@@ -171,9 +175,11 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance,
                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - how Gradio asks for a progress bar
             try:
-                r = api.generate_clips(root, model, n=n or 1, seconds=seconds, label=label, speaker=speaker,
-                                       seed=seed, temperature=temp if temp is not None else 1.0, steps=steps,
-                                       guidance=guidance, progress=True)
+                r = api.generate_clips(root, model, n=n or 1, seconds=_number("seconds", seconds), label=label,
+                                       speaker=speaker, seed=_number("seed", seed, int),
+                                       temperature=temp if temp is not None else 1.0,
+                                       steps=_number("diffusion steps", steps, int),
+                                       guidance=_number("guidance", guidance), progress=True)
             except Exception as e:  # noqa: BLE001
                 return [_note(e), skip()] + [skip()] * (3 * len(g_slots))
             seeds = ", ".join(str(x["seed"]) for x in r["records"][:PLAYERS])
@@ -181,6 +187,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             return [text, r["files"] + [r["records_file"]]] + fill(g_slots, r["clips"])
 
         g_model.change(g_conditions, g_model, [g_status, g_label, g_speaker])
+        page.load(lambda m: g_conditions(m) if m else (skip(),) * 3, g_model, [g_status, g_label, g_speaker])
         g_go.click(g_run, [g_model, g_label, g_speaker, g_n, g_seconds, g_seed, g_temp, g_steps, g_guidance],
                    [g_status, g_files, *flat(g_slots)])
 
@@ -236,7 +243,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     t_loud = gr.Slider(-40, 40, value=0, step=1, label="loudness (dB)")
                     t_label = gr.Textbox(label="timbre label (runs trained on several)")
                     t_transfer = gr.Button("Transfer timbre")
-            t_status = gr.Markdown(latex_delimiters=[])
+            t_status = gr.Markdown(elem_id="t-status", latex_delimiters=[])
             t_files = gr.File(label="download", file_count="multiple", interactive=False)
             t_slots = slots(1)
 
@@ -266,7 +273,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             with gr.Row():
                 r_db = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
                 r_model = gr.Dropdown(label="model", choices=M.names(), value="mel-diffusion")
-                r_run = gr.Dropdown(label="run folder (new, or existing to resume or watch)",
+                r_run = gr.Dropdown(elem_id="r-run", label="run folder (new, or existing to resume or watch)",
                                     choices=api.find(root, "run"), allow_custom_value=True)
             with gr.Row():
                 r_steps = gr.Number(label="steps (empty: the config's)", value=None, precision=0)
@@ -277,7 +284,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             with gr.Row():
                 r_start = gr.Button("Start", variant="primary")
                 r_stop = gr.Button("Stop (saves a checkpoint, like Ctrl+C)", variant="stop")
-            r_status = gr.Markdown(latex_delimiters=[])
+            r_status = gr.Markdown(elem_id="r-status", latex_delimiters=[])
             r_progress = gr.Markdown(latex_delimiters=[])
             r_curve = gr.LinePlot(x="step", y="value", color="series", title="losses", height=260)
             with gr.Row():
@@ -331,7 +338,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 e_split = gr.Radio(["test", "valid", "train"], value="test", label="compare with split")
                 e_refresh = gr.Button("Refresh lists", scale=0)
             e_go = gr.Button("Evaluate", variant="primary")
-            e_status = gr.Markdown(latex_delimiters=[])
+            e_status = gr.Markdown(elem_id="e-status", latex_delimiters=[])
             e_report = gr.HTML()
 
         def e_run(folder, db, split, progress=gr.Progress()):  # noqa: B008 - Gradio's progress bar
@@ -349,8 +356,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
 
         # --- Detect ---------------------------------------------------------------------------
         with gr.Tab("Detect", id="detect"):
-            d_in = gr.File(label="any audio file", file_types=["audio"], type="filepath")
-            d_status = gr.Markdown(latex_delimiters=[])
+            d_in = gr.File(elem_id="d-in", label="any audio file", file_types=["audio"], type="filepath")
+            d_status = gr.Markdown(elem_id="d-status", latex_delimiters=[])
             d_json = gr.Code(label="wavesmith detect --json", language="json", interactive=False)
 
         def d_run(path):
@@ -362,6 +369,18 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
 
         d_in.change(d_run, d_in, [d_status, d_json])
     return page
+
+
+def _number(name: str, text: str | None, kind=float):
+    """An optional figure typed in a text box: None when empty, else a number or a one-line refusal."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise WavesmithError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {text!r}") \
+            from None
 
 
 def _warnings(r: dict) -> str:
