@@ -271,21 +271,22 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             from wavesmith import models as M
 
             with gr.Row():
-                r_db = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
-                r_model = gr.Dropdown(label="model", choices=M.names(), value="mel-diffusion")
-                r_run = gr.Dropdown(elem_id="r-run", label="run folder (new, or existing to resume or watch)",
-                                    choices=api.find(root, "run"), allow_custom_value=True)
+                r_db = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None, elem_id="r-db",
+                                   allow_custom_value=True)
+                r_model = gr.Dropdown(label="model", choices=M.names(), value="mel-diffusion", elem_id="r-model")
+                r_run = gr.Dropdown(label="run folder (a new one, or a run to resume or watch)", value=None,
+                                    choices=api.find(root, "run"), allow_custom_value=True, elem_id="r-run")
             with gr.Row():
-                r_steps = gr.Number(label="steps (empty: the config's)", value=None, precision=0)
+                r_steps = gr.Textbox(label="steps", placeholder="the config's", elem_id="r-steps")
                 r_init = gr.Dropdown(label="fine-tune from (optional)", choices=[""] + api.models(root), value="",
                                      allow_custom_value=True)
-                r_sets = gr.Textbox(label="settings, key=value a line (train --set)", lines=2)
+                r_sets = gr.Textbox(label="settings, key=value a line (train --set)", lines=2, elem_id="r-sets")
                 r_resume = gr.Checkbox(label="resume the run")
             with gr.Row():
-                r_start = gr.Button("Start", variant="primary")
-                r_stop = gr.Button("Stop (saves a checkpoint, like Ctrl+C)", variant="stop")
+                r_start = gr.Button("Start", variant="primary", elem_id="r-start")
+                r_stop = gr.Button("Stop (saves a checkpoint, like Ctrl+C)", variant="stop", elem_id="r-stop")
             r_status = gr.Markdown(elem_id="r-status", latex_delimiters=[])
-            r_progress = gr.Markdown(latex_delimiters=[])
+            r_progress = gr.Markdown(latex_delimiters=[], elem_id="r-progress")
             r_curve = gr.LinePlot(x="step", y="value", color="series", title="losses", height=260)
             with gr.Row():
                 r_preview = gr.Audio(label="latest preview", type="filepath", interactive=False)
@@ -296,7 +297,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
         def r_do_start(db, model, run, steps, init, sets, resume):
             try:
                 lines = [s.strip() for s in (sets or "").splitlines() if s.strip()]
-                return trainer.start(db, run, model=None if resume else model, steps=steps, resume=resume,
+                return trainer.start(db, run, model=None if resume else model, steps=_number("steps", steps, int),
+                                     resume=resume,
                                      init=init or None, sets=lines)
             except Exception as e:  # noqa: BLE001
                 return _note(e)
@@ -322,7 +324,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             rows = [{"step": m["step"], "value": v, "series": f"{m['kind']} {k}"} for m in s["metrics"]
                     if m.get("kind") in ("train", "valid") for k, v in m.items() if k.endswith("loss")
                     and isinstance(v, (int, float))]
-            curve = pd.DataFrame(rows or [{"step": 0, "value": 0.0, "series": "no metrics yet"}])
+            curve = pd.DataFrame(rows, columns=["step", "value", "series"])
             return text, curve, s["preview"], s["preview_png"], "\n".join(s["log"][-40:])
 
         r_start.click(r_do_start, [r_db, r_model, r_run, r_steps, r_init, r_sets, r_resume], r_status)
@@ -334,10 +336,11 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             with gr.Row():
                 e_folder = gr.Dropdown(label="folder of generated files", choices=api.find(root, "generated"),
                                        allow_custom_value=True)
-                e_db = gr.Dropdown(label="database", choices=api.find(root, "db"), allow_custom_value=True)
+                e_db = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None,
+                                   allow_custom_value=True)
                 e_split = gr.Radio(["test", "valid", "train"], value="test", label="compare with split")
                 e_refresh = gr.Button("Refresh lists", scale=0)
-            e_go = gr.Button("Evaluate", variant="primary")
+            e_go = gr.Button("Evaluate", variant="primary", elem_id="e-go")
             e_status = gr.Markdown(elem_id="e-status", latex_delimiters=[])
             e_report = gr.HTML()
 

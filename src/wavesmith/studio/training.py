@@ -116,7 +116,7 @@ class Trainer:
         elif job is not None:
             state = "finished" if code == 0 else f"failed (exit status {code})"
         else:
-            state = "training (another process)" if folder_busy(run_path) else "idle"
+            state = "training (another process)" if folder_busy(run_path) else "not training"
         try:
             metrics = read(run_path)
         except ValueError:  # a line being written as we read: the next poll gets it
