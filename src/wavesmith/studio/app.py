@@ -149,18 +149,19 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 g_label = gr.Dropdown(elem_id="g-label", label="label", choices=[], allow_custom_value=True)
                 g_speaker = gr.Dropdown(label="speaker", choices=[], allow_custom_value=True)
             with gr.Row():
-                g_n = gr.Number(elem_id="g-n", label="count", value=4, precision=0, minimum=1, maximum=64)
+                g_n = gr.Number(label="count", value=4, precision=0, minimum=1, maximum=64, elem_id="g-n")
                 # optional figures are text: an empty box means "the model's default", which 0 cannot say
                 g_seconds = gr.Textbox(label="seconds", placeholder="the model's default")
                 g_seed = gr.Textbox(label="seed", placeholder="random", elem_id="g-seed")
-                g_temp = gr.Number(label="temperature", value=1.0)
-                g_steps = gr.Textbox(label="diffusion steps", placeholder="the model's", elem_id="g-steps")
-                g_guidance = gr.Textbox(label="guidance (diffusion)", placeholder="the model's")
+                g_temp = gr.Number(label="temperature", value=1.0, min_width=100)
+                g_steps = gr.Textbox(label="diffusion steps", placeholder="the model's", elem_id="g-steps",
+                                     min_width=100)
+                g_guidance = gr.Textbox(label="guidance", placeholder="the model's", min_width=100)
             g_go = gr.Button("Generate", variant="primary", elem_id="g-go")
             g_status = gr.Markdown(elem_id="g-status", latex_delimiters=[])
-            g_files = gr.File(elem_id="g-files", label="download: the files and generated.jsonl", file_count="multiple",
-                              interactive=False)
             g_slots = slots(PLAYERS)
+            g_files = gr.File(label="download: the files and generated.jsonl", file_count="multiple",
+                              interactive=False, elem_id="g-files")
 
         def g_conditions(model):
             try:
@@ -244,8 +245,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     t_label = gr.Textbox(label="timbre label (runs trained on several)")
                     t_transfer = gr.Button("Transfer timbre")
             t_status = gr.Markdown(elem_id="t-status", latex_delimiters=[])
-            t_files = gr.File(label="download", file_count="multiple", interactive=False)
             t_slots = slots(1)
+            t_files = gr.File(label="download", file_count="multiple", interactive=False)
 
         def t_done(r):
             files = r["files"] + [r["records_file"]]
