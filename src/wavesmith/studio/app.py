@@ -12,6 +12,8 @@ process, no share link. Gradio's own cache (uploads, copies of files it serves) 
 
 from __future__ import annotations
 
+import functools
+import html
 import io
 import json
 import os
@@ -42,6 +44,22 @@ def _image(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png))
+
+
+def _refusing(others: int):
+    """For a handler whose first output is its tab's status line: any exception it raises becomes a
+    message there (see :func:`_note`), and its ``others`` other outputs keep what they show."""
+    def wrap(fn):
+        @functools.wraps(fn)  # Gradio reads the signature (a gr.Progress default asks for a progress bar)
+        def handler(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - every failure is a message in the page; the server goes on
+                import gradio as gr
+
+                return _note(e) if others == 0 else (_note(e), *[gr.skip()] * others)
+        return handler
+    return wrap
 
 
 def _note(e: Exception) -> str:
@@ -75,7 +93,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
     def fill(pairs, clips: list[dict]) -> list:
         """Updates for ``slots``: each clip's file (or (rate, samples)) and spectrogram."""
         out = []
-        for i, (_, _, _) in enumerate(pairs):
+        for i in range(len(pairs)):
             if i < len(clips):
                 c = clips[i]
                 audio = c["file"] if "file" in c else (c["sample_rate"], c["audio"].T)
@@ -109,11 +127,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 db_listen = gr.Button("Listen to 3 random clips")
             db_slots = slots(3)
 
+        @_refusing(3)
         def db_show(db):
-            try:
-                s = api.database_summary(root, db)
-            except Exception as e:  # noqa: BLE001 - every failure becomes a message in the page
-                return _note(e), None, None, None
+            s = api.database_summary(root, db)
             i = s["info"]
             rows = [["split", k, v] for k, v in i["splits"].items()] + [["label", k, v] for k, v in i["labels"].items()]
             rows += [["speaker", k, v] for k, v in i["speakers"].items()]
@@ -124,14 +140,12 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     f"{i['channels']} channel(s); {i['errors']} skipped input(s); {i['duplicates']} duplicate(s).")
             return text, pd.DataFrame(rows, columns=["by", "name", "clips"]), hist, errors
 
+        @_refusing(3 * len(db_slots))
         def db_random(db, split):
-            try:
-                clips = api.random_clips(root, db, 3, None if split == "any" else split)
-            except Exception as e:  # noqa: BLE001
-                return [_note(e)] + [skip()] * (3 * len(db_slots))
+            clips = api.random_clips(root, db, 3, None if split == "any" else split)
             for c in clips:
                 c["title"] = f"#{c['id']} {c['label'] or ''} ({c['split']}, {c['duration']} s, {c['source']})"
-            return ["" ] + fill(db_slots, clips)
+            return ["", *fill(db_slots, clips)]
 
         db_pick.change(db_show, db_pick, [db_status, db_counts, db_hist, db_errors])
         page.load(lambda db: db_show(db) if db else (skip(),) * 4, db_pick, [db_status, db_counts, db_hist, db_errors])
@@ -163,26 +177,22 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             g_files = gr.File(label="download: the files and generated.jsonl", file_count="multiple",
                               interactive=False, elem_id="g-files")
 
+        @_refusing(2)
         def g_conditions(model):
-            try:
-                c = api.model_conditions(root, model)
-            except Exception as e:  # noqa: BLE001
-                return _note(e), gr.Dropdown(choices=[]), gr.Dropdown(choices=[])
+            c = api.model_conditions(root, model)
             opts = ", ".join(c["options"]) or "none"
             return (f"{model}: a {c['model']} model at {c['sample_rate']} Hz; sampler options: {opts}",
                     gr.Dropdown(choices=[""] + c["labels"] + (["all"] if c["labels"] else []), value=""),
                     gr.Dropdown(choices=[""] + c["speakers"], value=""))
 
+        @_refusing(1 + 3 * len(g_slots))
         def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance,
                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - how Gradio asks for a progress bar
-            try:
-                r = api.generate_clips(root, model, n=n or 1, seconds=_number("seconds", seconds), label=label,
-                                       speaker=speaker, seed=_number("seed", seed, int),
-                                       temperature=temp if temp is not None else 1.0,
-                                       steps=_number("diffusion steps", steps, int),
-                                       guidance=_number("guidance", guidance), progress=True)
-            except Exception as e:  # noqa: BLE001
-                return [_note(e), skip()] + [skip()] * (3 * len(g_slots))
+            r = api.generate_clips(root, model, n=n or 1, seconds=_number("seconds", seconds), label=label,
+                                   speaker=speaker, seed=_number("seed", seed, int),
+                                   temperature=temp if temp is not None else 1.0,
+                                   steps=_number("diffusion steps", steps, int),
+                                   guidance=_number("guidance", guidance), progress=True)
             seeds = ", ".join(str(x["seed"]) for x in r["records"][:PLAYERS])
             text = f"wrote {len(r['files'])} file(s) to `{r['folder']}` (seeds {seeds})" + _warnings(r)
             return [text, r["files"] + [r["records_file"]]] + fill(g_slots, r["clips"])
@@ -208,18 +218,14 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 v_status = gr.Markdown(latex_delimiters=[])
                 v_out = gr.Audio(label="spoken", type="filepath", interactive=False)
 
+        @_refusing(1)
         def v_do_clone(path, consent, name):
-            try:
-                r = api.voice_clone(root, path, consent, name)
-            except Exception as e:  # noqa: BLE001
-                return _note(e), skip()
+            r = api.voice_clone(root, path, consent, name)
             return f"cloned into `{r['voice']}`", r["voice"]
 
+        @_refusing(1)
         def v_do_say(text, which):
-            try:
-                r = api.voice_say(root, text, which)
-            except Exception as e:  # noqa: BLE001
-                return _note(e), skip()
+            r = api.voice_say(root, text, which)
             return f"wrote {len(r['files'])} file(s) to `{r['folder']}`", r["files"][0] if r["files"] else None
 
         v_clone.click(v_do_clone, [v_in, v_consent, v_name], [v_status, v_voice])
@@ -252,17 +258,13 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             files = r["files"] + [r["records_file"]]
             return [f"wrote `{r['folder']}`" + _warnings(r), files] + fill(t_slots, r["clips"])
 
+        @_refusing(1 + 3 * len(t_slots))
         def t_do_pitch(path, semi, form, tracker):
-            try:
-                return t_done(api.pitch_upload(root, path, semi, form, tracker))
-            except Exception as e:  # noqa: BLE001
-                return [_note(e), skip()] + [skip()] * 3
+            return t_done(api.pitch_upload(root, path, semi, form, tracker))
 
+        @_refusing(1 + 3 * len(t_slots))
         def t_do_transfer(path, run, semi, loud, label):
-            try:
-                return t_done(api.transfer_upload(root, run, path, semi, loud, label))
-            except Exception as e:  # noqa: BLE001
-                return [_note(e), skip()] + [skip()] * 3
+            return t_done(api.transfer_upload(root, run, path, semi, loud, label))
 
         t_pitch.click(t_do_pitch, [t_in, t_semi, t_form, t_tracker], [t_status, t_files, *flat(t_slots)])
         t_transfer.click(t_do_transfer, [t_in, t_run, t_tsemi, t_loud, t_label], [t_status, t_files, *flat(t_slots)])
@@ -295,28 +297,21 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             r_log = gr.Textbox(label="output of the run", lines=6, max_lines=12, interactive=False)
             r_timer = gr.Timer(2.0)
 
+        @_refusing(0)
         def r_do_start(db, model, run, steps, init, sets, resume):
-            try:
-                lines = [s.strip() for s in (sets or "").splitlines() if s.strip()]
-                return trainer.start(db, run, model=None if resume else model, steps=_number("steps", steps, int),
-                                     resume=resume,
-                                     init=init or None, sets=lines)
-            except Exception as e:  # noqa: BLE001
-                return _note(e)
+            lines = [s.strip() for s in (sets or "").splitlines() if s.strip()]
+            return trainer.start(db, run, model=None if resume else model, steps=_number("steps", steps, int),
+                                 resume=resume, init=init or None, sets=lines)
 
-        def r_do_stop(run):
-            try:
-                return trainer.stop(run)
-            except Exception as e:  # noqa: BLE001
-                return _note(e)
+        r_do_stop = _refusing(0)(trainer.stop)
 
         def r_watch(run):
-            if not run or not (root / run).exists():
-                return skip(), skip(), skip(), skip(), skip()
             try:
-                s = trainer.status(run)
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                return skip(), skip(), skip(), skip(), skip()
+                s = trainer.status(run) if run else None
+            except Exception:  # noqa: BLE001 - no such run (yet): the next tick looks again
+                s = None
+            if s is None:
+                return (skip(),) * 5
             total = f"/{s['steps']}" if s["steps"] else ""
             figs = ", ".join(f"{k} {v:.4g}" for k, v in s["figures"].items()
                              if isinstance(v, float) and k not in ("lr_factor",))
@@ -345,13 +340,11 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             e_status = gr.Markdown(elem_id="e-status", latex_delimiters=[])
             e_report = gr.HTML()
 
+        @_refusing(1)
         def e_run(folder, db, split, progress=gr.Progress()):  # noqa: B008 - Gradio's progress bar
-            try:
-                r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m))
-            except Exception as e:  # noqa: BLE001
-                return _note(e), skip()
+            r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m))
             frame = ('<iframe title="evaluation report" style="width:100%;height:900px;border:1px solid #ccc" '
-                     f'sandbox="allow-same-origin" srcdoc="{_attr(r["html"])}"></iframe>')
+                     f'sandbox="allow-same-origin" srcdoc="{html.escape(r["html"], quote=True)}"></iframe>')
             return f"report in `{r['folder']}`\n```\n{r['table']}\n```", frame
 
         e_refresh.click(lambda: (gr.Dropdown(choices=api.find(root, "generated")),
@@ -364,11 +357,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
             d_status = gr.Markdown(elem_id="d-status", latex_delimiters=[])
             d_json = gr.Code(label="wavesmith detect --json", language="json", interactive=False)
 
+        @_refusing(1)
         def d_run(path):
-            try:
-                r = api.detect_upload(path)
-            except Exception as e:  # noqa: BLE001
-                return _note(e), ""
+            r = api.detect_upload(path)
             return "\n\n".join(r["words"]), json.dumps({k: v for k, v in r.items() if k != "words"}, indent=1)
 
         d_in.change(d_run, d_in, [d_status, d_json])
@@ -393,13 +384,6 @@ def _warnings(r: dict) -> str:
     return "\n\n**Warnings:**\n" + "\n".join(notes) if notes else ""
 
 
-def _attr(text: str) -> str:
-    """``text`` as a double-quoted HTML attribute value."""
-    import html
-
-    return html.escape(text, quote=True)
-
-
 def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Build the page for ``root`` and serve it until Ctrl+C; training runs it started are stopped (and saved)."""
     root = Path(root).resolve()
@@ -411,6 +395,8 @@ def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) ->
             server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_FILE_SIZE,
             show_error=False, ssr_mode=False, pwa=False, mcp_server=False, footer_links=[], quiet=True,
             theme=_theme(), allowed_paths=[str(root)])
+    except OSError as e:  # the port is taken, or the address is not this machine's
+        raise WavesmithError(f"cannot listen on {host}:{port}: {str(e).split('. ')[0]}") from None
     finally:
         trainer.stop_all()
 
