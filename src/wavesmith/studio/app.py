@@ -17,6 +17,7 @@ import html
 import io
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -390,6 +391,7 @@ def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) ->
     configure_offline(root)
     trainer = Trainer(root)
     page = build(root, trainer)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server as Ctrl+C does: runs save first
     try:
         page.queue(default_concurrency_limit=1).launch(
             server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_FILE_SIZE,
@@ -399,6 +401,10 @@ def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) ->
         raise WavesmithError(f"cannot listen on {host}:{port}: {str(e).split('. ')[0]}") from None
     finally:
         trainer.stop_all()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _theme():
