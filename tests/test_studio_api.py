@@ -6,7 +6,6 @@ import os
 import sqlite3
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import soundfile as sf
 import wavesmith
 from toy_model import make_db, tone
 from wavesmith import audio as A
+from wavesmith import shipped
 from wavesmith.cli import main
 from wavesmith.db.catalog import FORMAT_VERSION
 from wavesmith.errors import WavesmithError
@@ -172,29 +172,49 @@ def test_transfer_without_a_ddsp_run_says_what_it_needs(root, tmp_path):
 # --- Voice --------------------------------------------------------------------------------------
 
 
-def test_voice_says_what_it_needs_until_the_module_exists_then_lights_up(root, tmp_path, monkeypatch):
-    if api.voice_module() is None:
-        with pytest.raises(WavesmithError, match="clone"):
-            api.voice_say(root, "hello", "alice")
+def test_voice_clones_into_the_root_with_consent_and_says_through_the_voice_api(root, tmp_path, monkeypatch):
+    import wavesmith.say
+    import wavesmith.voice
+
+    assert api.voice_available()
+    sf.write(tmp_path / "me.wav", tone(180, 16000, 2.0, amp=0.3), 16000)
+    with pytest.raises(WavesmithError, match="consent"):  # the real clone's own refusals
+        api.voice_clone(root, tmp_path / "me.wav", "  ", "me")
+    if "speech" not in shipped.names():  # and up to where it needs a base speech model
+        with pytest.raises(WavesmithError, match="no base speech model"):
+            api.voice_clone(root, tmp_path / "me.wav", "I, Me, agree.", "real")
     calls = {}
 
-    def clone(paths, out, consent):
-        calls["clone"] = (paths, consent)
-        out.mkdir(parents=True)
-        return {"voice": str(out)}
+    def clone(audio, out, consent, texts=None, language=None, base=None, **kw):
+        calls["clone"] = (audio, out, consent, texts, base)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text("voice")
+        return {"file": str(out), "speech_seconds": 2.0, "fine_tuned": False, "steps": 0}
 
-    def say(texts, voice, out):
-        calls["say"] = (texts, voice)
-        return [A.write(out / "000.wav", tone(300, 8000, 0.5).T, 8000)]
+    def say(voice, out_dir, texts=None, base=None, **kw):
+        calls["say"] = (voice, texts, base)
+        return {"files": [str(A.write(Path(out_dir) / "000.wav", tone(300, 8000, 0.5).T, 8000))]}
 
-    monkeypatch.setitem(sys.modules, "wavesmith.voice", types.SimpleNamespace(clone=clone, say=say))
-    sf.write(tmp_path / "me.wav", tone(180, 16000, 2.0, amp=0.3), 16000)
-    with pytest.raises(WavesmithError, match="consent"):
-        api.voice_clone(root, tmp_path / "me.wav", "  ", "me")
-    r = api.voice_clone(root, tmp_path / "me.wav", "I, Me, agree.", "me")
-    assert r["voice"] == "studio/voices/me" and calls["clone"][1] == "I, Me, agree."
-    s = api.voice_say(root, "Hello there.", "studio/voices/me")
-    assert calls["say"] == (["Hello there."], root.resolve() / "studio/voices/me") and len(s["files"]) == 1
+    monkeypatch.setattr(wavesmith.voice, "clone", clone)
+    monkeypatch.setattr(wavesmith.say, "say", say)
+    with pytest.raises(WavesmithError, match="name the voice"):
+        api.voice_clone(root, tmp_path / "me.wav", "I agree.", "../me")
+    r = api.voice_clone(root, tmp_path / "me.wav", "I, Me, agree.", "me", transcript="hello there")
+    audio, out, consent, texts, base = calls["clone"]
+    assert r["voice"] == "studio/voices/me.voice" and out == root.resolve() / "studio/voices/me.voice"
+    assert consent == "I, Me, agree." and texts == ["hello there"] and base == "speech"
+    assert audio == [tmp_path / "me.wav"] and not list(root.rglob("*me.wav"))  # the recording is not kept
+    assert api.voices(root) == ["studio/voices/me.voice"]
+    s = api.voice_say(root, "Hello there.", "studio/voices/me.voice")
+    assert calls["say"] == (str(root.resolve() / "studio/voices/me.voice"), ["Hello there."], None)
+    assert len(s["files"]) == 1 and s["folder"].startswith("studio/say-")
+    api.voice_say(root, "Hi.", "alice", base="speech")  # a speaker of the base model, by name
+    assert calls["say"][0] == "alice"
+    for bad in ("../x.voice", "/tmp/x.voice"):
+        with pytest.raises(WavesmithError, match="'..'|absolute"):
+            api.voice_say(root, "Hi.", bad)
+    with pytest.raises(WavesmithError, match="type some text"):
+        api.voice_say(root, "  ", "alice")
 
 
 # --- Evaluate -----------------------------------------------------------------------------------

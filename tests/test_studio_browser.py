@@ -131,7 +131,7 @@ def test_the_studio_in_a_browser(server, driver, files):
     assert "20 clips" in _wait_text(driver, "db-status", "clips")
     tabs = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]")]
     assert tabs == list(TABS)
-    expected = {"Generate": "Generate", "Voice": "lights up once", "Transform": "Shift pitch", "Train": "Start",
+    expected = {"Generate": "Generate", "Voice": "Clone a voice", "Transform": "Shift pitch", "Train": "Start",
                 "Evaluate": "Evaluate", "Detect": "any audio file"}
     for name in TABS[1:]:  # each tab renders its controls
         _tab(driver, name)

@@ -50,7 +50,7 @@ def _serve(args) -> int:
         print(f"wavesmith: warning: --host {args.host} lets other machines reach the studio, which has no login: "
               f"anyone who can reach port {args.port} can read, write and train under {root.resolve()}",
               file=sys.stderr)
-    from wavesmith.studio.app import serve
+    from wavesmith.studio.server import serve
 
     print(f"wavesmith studio: http://{'localhost' if is_local(args.host) else args.host}:{args.port} "
           f"(root {root.resolve()}; Ctrl+C stops it)", file=sys.stderr, flush=True)

@@ -2,5 +2,5 @@
 
 :mod:`.paths` keeps every path under the root folder; :mod:`.api` is what each tab does,
 as plain functions; :mod:`.training` runs, watches and stops training in the background;
-:mod:`.app` is the Gradio page (the only module that imports Gradio).
+:mod:`.app` is the Gradio page and :mod:`.server` serves it (the only modules that import Gradio).
 """

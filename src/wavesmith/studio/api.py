@@ -14,7 +14,7 @@ output keeps its record of where it came from.
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import json
 import os
 import random
@@ -302,47 +302,73 @@ def evaluate_folder(root: str | os.PathLike, folder: str, db: str, split: str = 
 
 # --- Voice ---------------------------------------------------------------------------------------
 
-VOICE_NEEDS = ("Voice cloning and text to speech are not in this wavesmith yet (issue 14: a voice from 15 "
-               "seconds). This tab lights up once `wavesmith.voice` provides `clone` and `say`: then record or "
-               "upload about 15 s of one person speaking, state their consent in your words, and clone; then "
-               "type text and hear it in that voice or any shipped one.")
+VOICE_NEEDS = ("Voice cloning and text to speech are not in this wavesmith (issue 14: a voice from 15 seconds). "
+               "This tab lights up once `wavesmith.voice` (clone) and `wavesmith.say` (say) are installed.")
 
 
-def voice_module():
-    """The ``wavesmith.voice`` module when it provides ``clone`` and ``say``, else None."""
-    try:
-        mod = importlib.import_module("wavesmith.voice")
-    except ModuleNotFoundError as e:
-        if e.name not in ("wavesmith.voice",):
-            raise  # the module exists and is broken: a bug to see, not a missing feature
-        return None
-    return mod if callable(getattr(mod, "clone", None)) and callable(getattr(mod, "say", None)) else None
+def voice_available() -> bool:
+    """Whether this wavesmith has ``clone`` (:mod:`wavesmith.voice`) and ``say`` (:mod:`wavesmith.say`)."""
+    return all(importlib.util.find_spec(f"wavesmith.{m}") is not None for m in ("voice", "say"))
 
 
-def voice_clone(root: str | os.PathLike, path: str | os.PathLike, consent: str, name: str) -> dict[str, Any]:
-    """``wavesmith clone AUDIO --out ROOT/studio/voices/NAME --consent TEXT`` through ``wavesmith.voice.clone``."""
-    mod = voice_module()
-    if mod is None:
+def voice_bases(root: str | os.PathLike) -> list[str]:
+    """Base speech models to clone from or speak with: the shipped default, then the runs under the root."""
+    from wavesmith.voice import DEFAULT_BASE
+
+    return [DEFAULT_BASE] + find(root, "run")
+
+
+def voices(root: str | os.PathLike) -> list[str]:
+    """Voice files under the root (``wavesmith clone`` output), as relative paths."""
+    from wavesmith.voice import SUFFIX
+
+    base = Path(root).resolve()
+    return [relative(base, f) for d in _walk(base) for f in sorted(d.glob(f"*{SUFFIX}")) if f.is_file()]
+
+
+def _base(root: str | os.PathLike, base: str | None) -> str | None:
+    """A base model choice: the shipped name as it is, else a run or checkpoint under the root."""
+    from wavesmith import shipped
+    from wavesmith.voice import DEFAULT_BASE
+
+    if not base or ((base == DEFAULT_BASE or base in shipped.names()) and not (Path(root) / base).exists()):
+        return base or None
+    return str(inside(root, base, exists=True))
+
+
+def voice_clone(root: str | os.PathLike, path: str | os.PathLike, consent: str, name: str,
+                base: str | None = None, transcript: str | None = None,
+                language: str | None = None) -> dict[str, Any]:
+    """``wavesmith clone AUDIO --out ROOT/studio/voices/NAME.voice --consent TEXT`` (:func:`wavesmith.voice.clone`)."""
+    if not voice_available():
         raise WavesmithError(VOICE_NEEDS)
-    if not (consent or "").strip():
-        raise WavesmithError("state the speaker's consent, in your words, before cloning their voice")
+    from wavesmith.voice import DEFAULT_BASE, SUFFIX, clone
+
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name or ""):
         raise WavesmithError("name the voice with letters, digits, '.', '_' or '-' (at most 64)")
-    source = store_upload(root, path)
-    out = inside(root, f"{OUTPUT}/voices/{name}")
-    result = mod.clone([source], out=out, consent=consent.strip())
-    return {"voice": relative(root, out), "result": result}
+    check_upload(path)
+    out = inside(root, f"{OUTPUT}/voices/{name}{SUFFIX}")
+    # The recording is not kept (the voice file holds its hash): a person's voice stays only where they consented.
+    r = clone([path], out, consent, texts=[transcript.strip()] if (transcript or "").strip() else None,
+              language=language or None, base=_base(root, base) or DEFAULT_BASE)
+    return {**r, "voice": relative(root, out)}
 
 
-def voice_say(root: str | os.PathLike, text: str, voice: str) -> dict[str, Any]:
-    """``wavesmith say --voice VOICE --out ROOT/studio/say-... TEXT`` through ``wavesmith.voice.say``."""
-    mod = voice_module()
-    if mod is None:
+def voice_say(root: str | os.PathLike, text: str, voice: str, base: str | None = None, language: str | None = None,
+              speed: float = 1.0, pitch: float = 0.0, seed: int | None = None) -> dict[str, Any]:
+    """``wavesmith say --voice VOICE --out ROOT/studio/say-... TEXT`` (:func:`wavesmith.say.say`)."""
+    if not voice_available():
         raise WavesmithError(VOICE_NEEDS)
+    from wavesmith.say import say
+    from wavesmith.voice import SUFFIX
+
     if not (text or "").strip():
         raise WavesmithError("type some text to say")
     if not voice:
-        raise WavesmithError("choose a voice")
-    target = inside(root, voice) if (Path(root) / voice).exists() else voice  # a cloned voice file or a speaker
+        raise WavesmithError("choose a voice: a cloned voice file or a speaker of the base model")
+    # a voice file lives under the root; anything else names a speaker of the base model
+    target = str(inside(root, voice, exists=True)) if voice.endswith(SUFFIX) or "/" in voice else voice
     folder = new_output(root, "say")
-    return _made(root, folder, list(mod.say([text.strip()], voice=target, out=folder)))
+    r = say(target, folder, texts=[text.strip()], language=language or None, speed=float(speed),
+            pitch=float(pitch), seed=seed, base=_base(root, base))
+    return _made(root, folder, [Path(f) for f in r["files"]])

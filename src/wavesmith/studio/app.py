@@ -2,12 +2,8 @@
 
 Handlers only convert between Gradio's values and the API's: a :class:`WavesmithError`
 becomes a message in the tab's status line, any other exception a one-line note (its
-traceback goes to the server's terminal), and the server keeps serving either way.
-
-Offline by construction (see :func:`configure_offline`): no analytics or version check, no
-Hugging Face telemetry, system fonts instead of web fonts, no server-side rendering node
-process, no share link. Gradio's own cache (uploads, copies of files it serves) lives in
-``ROOT/studio/cache``, so the page reads and writes nothing outside the root.
+traceback goes to the server's terminal), and the server keeps serving either way. How
+the page is served (offline, inside the root) is :mod:`wavesmith.studio.server`.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ import html
 import io
 import json
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -27,18 +22,6 @@ from wavesmith.studio import api
 from wavesmith.studio.training import Trainer
 
 PLAYERS = 8  # players and spectrograms shown per job (the download holds every file)
-CACHE = "cache"  # ROOT/studio/cache: Gradio's uploads and served copies
-MAX_FILE_SIZE = "200mb"  # Gradio refuses larger uploads before they are written; api.MAX_UPLOAD_BYTES checks again
-SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
-MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
-
-
-def configure_offline(root: Path) -> None:
-    """Environment Gradio and huggingface_hub read at import: nothing may leave the machine."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no telemetry, no version check against api.gradio.app
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    os.environ["GRADIO_TEMP_DIR"] = str(root / api.OUTPUT / CACHE)
 
 
 def _image(png: bytes):
@@ -107,6 +90,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
     def flat(pairs):
         return [x for pair in pairs for x in pair]
 
+    # Gradio's cached copies of served files older than a day are deleted, hourly
     with gr.Blocks(title="wavesmith studio", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
         gr.Markdown(f"# wavesmith studio\nFiles are read and written under `{root}` only; paths below are "
                     "relative to it. Everything the page makes goes to `studio/` there.", latex_delimiters=[])
@@ -205,32 +189,48 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
 
         # --- Voice ----------------------------------------------------------------------------
         with gr.Tab("Voice", id="voice"):
-            voice = api.voice_module()
-            gr.Markdown("Clone a voice from about 15 s of one person speaking, then type text and hear it in that "
-                        "voice." if voice else api.VOICE_NEEDS, latex_delimiters=[])
-            with gr.Group(visible=voice is not None):
-                v_in = gr.Audio(label="about 15 s of the speaker", sources=["upload", "microphone"], type="filepath")
-                v_consent = gr.Textbox(label="the speaker's consent, in your words")
-                v_name = gr.Textbox(label="voice name", value="my-voice")
+            on = api.voice_available()
+            gr.Markdown("Clone a voice from about 15 s of one person speaking (with their consent), then type text "
+                        "and hear it in that voice or a speaker of the base model. Without a shipped base speech "
+                        "model, train one (model tts) and choose its run as the base." if on else api.VOICE_NEEDS,
+                        latex_delimiters=[], elem_id="v-about")
+            with gr.Group(visible=on):
+                with gr.Row():
+                    v_in = gr.Audio(label="about 15 s of the speaker", sources=["upload", "microphone"],
+                                    type="filepath")
+                    with gr.Column():
+                        v_consent = gr.Textbox(label="the speaker's consent, in your words")
+                        v_transcript = gr.Textbox(label="what they say (optional)")
+                        v_name = gr.Textbox(label="voice name", value="my-voice")
+                        bases = api.voice_bases(root) if on else []
+                        v_base = gr.Dropdown(label="base speech model", choices=bases, allow_custom_value=True,
+                                             value=bases[0] if bases else None)
                 v_clone = gr.Button("Clone")
-                v_text = gr.Textbox(label="text to say", lines=3)
-                v_voice = gr.Textbox(label="voice (a cloned voice's folder, or a shipped speaker)")
+                with gr.Row():
+                    v_text = gr.Textbox(label="text to say", lines=3, scale=3)
+                    with gr.Column():
+                        v_voice = gr.Dropdown(label="voice: a cloned voice, or a speaker of the base model",
+                                              choices=api.voices(root) if on else [], allow_custom_value=True)
+                        v_speed = gr.Slider(0.25, 4, value=1, step=0.05, label="speed")
+                        v_pitch = gr.Slider(-12, 12, value=0, step=0.5, label="pitch (semitones)")
                 v_say = gr.Button("Say")
-                v_status = gr.Markdown(latex_delimiters=[])
-                v_out = gr.Audio(label="spoken", type="filepath", interactive=False)
+            v_status = gr.Markdown(latex_delimiters=[], elem_id="v-status")
+            v_slots = slots(PLAYERS if on else 0)
 
         @_refusing(1)
-        def v_do_clone(path, consent, name):
-            r = api.voice_clone(root, path, consent, name)
-            return f"cloned into `{r['voice']}`", r["voice"]
+        def v_do_clone(path, consent, transcript, name, base):
+            r = api.voice_clone(root, path, consent, name, base=base, transcript=transcript)
+            how = f"fine-tuned {r['steps']} steps" if r.get("fine_tuned") else "speaker encoder only"
+            return (f"cloned `{r['voice']}` from {r.get('speech_seconds', 0):.1f} s of speech ({how})",
+                    gr.Dropdown(choices=api.voices(root), value=r["voice"]))
 
-        @_refusing(1)
-        def v_do_say(text, which):
-            r = api.voice_say(root, text, which)
-            return f"wrote {len(r['files'])} file(s) to `{r['folder']}`", r["files"][0] if r["files"] else None
+        @_refusing(3 * len(v_slots))
+        def v_do_say(text, which, base, speed, pitch):
+            r = api.voice_say(root, text, which, base=base, speed=speed, pitch=pitch)
+            return [f"wrote {len(r['files'])} file(s) to `{r['folder']}`", *fill(v_slots, r["clips"])]
 
-        v_clone.click(v_do_clone, [v_in, v_consent, v_name], [v_status, v_voice])
-        v_say.click(v_do_say, [v_text, v_voice], [v_status, v_out])
+        v_clone.click(v_do_clone, [v_in, v_consent, v_transcript, v_name, v_base], [v_status, v_voice])
+        v_say.click(v_do_say, [v_text, v_voice, v_base, v_speed, v_pitch], [v_status, *flat(v_slots)])
 
         # --- Transform ------------------------------------------------------------------------
         with gr.Tab("Transform", id="transform"):
@@ -383,31 +383,3 @@ def _warnings(r: dict) -> str:
     """The warnings the CLI prints for written files (a mark too weak to verify), from their records."""
     notes = [f"- {rec['file']}: {rec['watermark_reason']}" for rec in r["records"] if rec.get("watermark_reason")]
     return "\n\n**Warnings:**\n" + "\n".join(notes) if notes else ""
-
-
-def serve(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build the page for ``root`` and serve it until Ctrl+C; training runs it started are stopped (and saved)."""
-    root = Path(root).resolve()
-    configure_offline(root)
-    trainer = Trainer(root)
-    page = build(root, trainer)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server as Ctrl+C does: runs save first
-    try:
-        page.queue(default_concurrency_limit=1).launch(
-            server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_FILE_SIZE,
-            show_error=False, ssr_mode=False, pwa=False, mcp_server=False, footer_links=[], quiet=True,
-            theme=_theme(), allowed_paths=[str(root)])
-    except OSError as e:  # the port is taken, or the address is not this machine's
-        raise WavesmithError(f"cannot listen on {host}:{port}: {str(e).split('. ')[0]}") from None
-    finally:
-        trainer.stop_all()
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _theme():
-    import gradio as gr
-
-    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
