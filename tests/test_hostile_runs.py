@@ -154,3 +154,26 @@ def test_mark_in_place_refuses_a_read_only_file(tmp_path):
     path.chmod(0o444)
     assert main(["mark", str(path), "--in-place"]) == 2
     assert path.read_bytes() == before
+
+
+def test_a_second_train_on_a_run_in_training_is_refused_at_once(tmp_path):
+    from wavesmith.files import folder_busy, hold_folder
+
+    db = make_db(tmp_path)
+    run = tmp_path / "run"
+    with hold_folder(run, "held"):  # what a running `train` holds on its run folder
+        assert folder_busy(run)
+        with pytest.raises(WavesmithError, match="being trained by another wavesmith process"):
+            train(db, "toy_model:ToyModel", run, sets=SETS, progress=False)
+        with pytest.raises(WavesmithError, match="being trained by another"):
+            train(db, None, run, sets=SETS, progress=False, resume=True)
+    assert not folder_busy(run) and not run.exists()  # nothing written; the empty folder it made is gone
+
+
+def test_a_refused_new_run_leaves_no_empty_run_folder(tmp_path):
+    with pytest.raises(WavesmithError, match="holds no clips"):
+        from wavesmith.db import Database
+
+        Database.create(tmp_path / "empty.db", sample_rate=8000).close()
+        train(tmp_path / "empty.db", "toy_model:ToyModel", tmp_path / "deep" / "run", sets=SETS, progress=False)
+    assert not (tmp_path / "deep" / "run").exists()

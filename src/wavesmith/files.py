@@ -10,6 +10,7 @@ before the rename, and the rename reaches it before the call returns.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -84,3 +85,49 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def hold_folder(folder: str | os.PathLike, busy: str) -> Iterator[bool]:
+    """Hold an exclusive lock on ``folder`` itself for the block; yields whether this call made it.
+
+    The lock is on the folder (no lock file is left behind) and is released when the block
+    ends or the process dies. A second holder, in this process or another, gets
+    :class:`WavesmithError` with the message ``busy`` at once. A folder this call made is
+    removed again when the block leaves it empty (a refused run leaves nothing behind).
+    """
+    folder = Path(folder)
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as e:
+        raise WavesmithError(f"cannot write to {folder}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WavesmithError(busy) from None
+        yield made
+    finally:
+        os.close(fd)  # releases the lock
+        if made:
+            try:
+                folder.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+
+
+def folder_busy(folder: str | os.PathLike) -> bool:
+    """Whether another holder has :func:`hold_folder`'s lock on ``folder`` now (False when it does not exist)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)

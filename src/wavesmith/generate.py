@@ -16,7 +16,6 @@ seed of its first file; the record gives that seed and the file's place in the b
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from wavesmith import models, shipped
 from wavesmith import watermark as W
 from wavesmith.device import pick_device
 from wavesmith.errors import WavesmithError, one_line
+from wavesmith.files import hold_folder
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.seeds import mix64
 
@@ -272,35 +272,18 @@ def _check_writable(out: Path) -> None:
 
 @contextmanager
 def _claim(out: Path, n: int, fmt: str) -> Iterator[None]:
-    """Hold ``out`` for this run: a lock on the folder itself (no lock file left behind).
+    """Hold ``out`` for this run (:func:`wavesmith.files.hold_folder`: no lock file left behind).
 
     With the lock held, the folder is checked for every name this run would write, so a
     user's ``000.wav`` is never replaced and two runs never interleave their records. A
     folder this call made is removed again if the run fails before writing into it.
     """
-    made = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_RDONLY)
-    except OSError as e:
-        raise WavesmithError(f"cannot write to {out}: {e.strerror or e}") from None
-    ok = False
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WavesmithError(f"another wavesmith run is writing to {out}; wait for it or choose another --out") \
-                from None
+    with hold_folder(out, f"another wavesmith run is writing to {out}; wait for it or choose another --out"):
         taken = sorted(p.name for p in out.iterdir() if p.name == RECORDS or _our_index(p.name, fmt) < n)
         if taken:
             raise WavesmithError(f"{out} already holds {taken[0]}; wavesmith never replaces files there: choose "
                                  "another --out (or an empty folder)")
         yield
-        ok = True
-    finally:
-        os.close(fd)  # releases the lock
-        if made and not ok and not any(out.iterdir()):
-            out.rmdir()
 
 
 def _our_index(name: str, fmt: str) -> float:

@@ -15,7 +15,7 @@ from wavesmith.errors import WavesmithError
 
 # Modules that add sub-commands, in the order --help lists them.
 _COMMAND_MODULES = ("demo", "db", "train", "models", "evaluate", "watermark", "interpolate", "pitch", "transfer",
-                    "voice")
+                    "voice", "studio")
 
 
 class _Parser(argparse.ArgumentParser):

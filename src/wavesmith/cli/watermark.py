@@ -59,7 +59,7 @@ def _mark(args) -> int:
 
 
 def _detect(args) -> int:
-    from wavesmith.watermark import detect_file
+    from wavesmith.watermark import describe, detect_file
 
     results, failed = [], 0
     for f in args.files:
@@ -72,23 +72,8 @@ def _detect(args) -> int:
                  "segments": [], "c2pa": None}
         results.append(r)
         if not args.json and "error" not in r:
-            c2 = r["c2pa"]
-            c2s = f"C2PA {c2['validation_state']}" if c2 else "no C2PA manifest"
-            failures = (c2.get("validation_failures") or []) if c2 else []
-            # The real reason first (a data-hash mismatch means the audio was changed after signing).
-            reasons = [f for f in failures if f != "signingCredential.untrusted"]
-            if reasons:
-                c2s += f" ({', '.join(reasons)})"
-            if "signingCredential.untrusted" in failures:
-                c2s += " (signer not in a trust list)"
-            if r.get("truncated"):
-                c2s += f"; only the first {r['duration']:g} s were checked for the watermark"
-            if r["watermark"]:
-                spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r["segments"])
-                print(f"{f}: watermark, payload {r['payload']}, confidence {r['confidence']:.4f} "
-                      f"(z {r['z']:.1f} >= {r['threshold']:.1f}) in {spans or 'the whole file'}; {c2s}")
-            else:
-                print(f"{f}: no watermark (z {r['z']:.1f} < {r['threshold']:.1f}); {c2s}")
+            mark, c2s = describe(r)
+            print(f"{f}: {mark}; {c2s}")
     if args.json:
         print(json.dumps(results, indent=1))
     return 2 if failed else 0  # as every command: a file the user gave that cannot be read

@@ -94,6 +94,29 @@ def decode(job: Job, settings: Settings) -> Decoded:
                                               job.path))
 
 
+def decode_file(path: str | os.PathLike, sample_rate: int | None = None,
+                channels: int | None = None) -> tuple[np.ndarray, int]:
+    """One file through ``db add``'s checked path, for callers outside ingest (the studio's uploads).
+
+    The same checks and conversions as :func:`decode` (known format, not empty, not too
+    long, finite samples, at least one sample), at ``sample_rate`` and ``channels``
+    (default: the file's own, from its header; 48 kHz stereo where only ffmpeg reads it).
+    Returns float32 ``(channels, frames)`` and the rate; a file ``db add`` would skip raises
+    :class:`WavesmithError` with the reason it would record.
+    """
+    if sample_rate is None or channels is None:
+        try:
+            head = audio.info(path)
+            sample_rate, channels = sample_rate or head.sample_rate, channels or head.channels
+        except WavesmithError:
+            sample_rate, channels = sample_rate or 48000, channels or 2
+    out = decode(Job(str(path)), Settings(int(sample_rate), int(channels)))
+    if out.error:
+        raise WavesmithError(f"{os.path.basename(path)}: {out.error}")
+    pcm = out.pieces[0].pcm
+    return np.ascontiguousarray(pcm.T, dtype=np.float32) / 32768.0, int(sample_rate)
+
+
 def _decode(job: Job, settings: Settings) -> Decoded:
     out = Decoded(job)
     if job.error:

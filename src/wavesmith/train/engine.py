@@ -30,7 +30,7 @@ from wavesmith import config as C
 from wavesmith import models
 from wavesmith.device import pick_device
 from wavesmith.errors import WavesmithError, one_line
-from wavesmith.files import write_text
+from wavesmith.files import hold_folder, write_text
 from wavesmith.models.base import DataInfo, GenerativeModel
 from wavesmith.train import distributed as D
 from wavesmith.train.config import TrainConfig
@@ -100,16 +100,30 @@ def train(
 
 
 @contextmanager
-def session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
-            progress=True, init=None):
-    """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand)."""
+def session(db, model, run, **options):
+    """Everything :func:`train` sets up, as a ``_Loop`` to drive (benchmarks step it by hand).
+
+    The run folder is locked for the whole session (by the process that writes it, rank 0):
+    a second ``train`` on a run being trained, from the CLI or the studio, is refused at
+    once instead of interleaving two runs' checkpoints and metrics.
+    """
+    run_dir = Path(run)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
+    busy = f"{run_dir} is being trained by another wavesmith process; wait for it to finish or stop it"
+    held = hold_folder(run_dir, busy) if D.from_env().main else nullcontext()
+    with held, _session(db, model, run_dir, **options) as loop:
+        yield loop
+
+
+@contextmanager
+def _session(db, model, run, *, config_file=None, sets=(), time_limit=None, resume=False, device=None,
+             progress=True, init=None):
     from wavesmith.db import Database
 
     d = D.from_env()
     dev = pick_device(device, d.local_rank)
     run_dir = Path(run)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise WavesmithError(f"--run {run_dir} is a file; give a folder for the run")
     state = None
     if resume:
         found = ckpt.latest(run_dir, warn=lambda m: print(m, file=sys.stderr) if d.main else None)

@@ -34,6 +34,7 @@ __all__ = [
     "Detection",
     "check_file",
     "check_problem",
+    "describe",
     "detect",
     "detect_file",
     "embed",
@@ -188,3 +189,25 @@ def detect_file(path: str | os.PathLike) -> dict:
         "windows": d.windows,
         "c2pa": read_manifest(path),
     }
+
+
+def describe(r: dict) -> tuple[str, str]:
+    """:func:`detect_file`'s findings as ``detect`` prints them: ``(the watermark's, the C2PA manifest's)``."""
+    c2 = r["c2pa"]
+    c2s = f"C2PA {c2['validation_state']}" if c2 else "no C2PA manifest"
+    failures = (c2.get("validation_failures") or []) if c2 else []
+    # The real reason first (a data-hash mismatch means the audio was changed after signing).
+    reasons = [f for f in failures if f != "signingCredential.untrusted"]
+    if reasons:
+        c2s += f" ({', '.join(reasons)})"
+    if "signingCredential.untrusted" in failures:
+        c2s += " (signer not in a trust list)"
+    if r.get("truncated"):
+        c2s += f"; only the first {r['duration']:g} s were checked for the watermark"
+    if r["watermark"]:
+        spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r["segments"])
+        mark = (f"watermark, payload {r['payload']}, confidence {r['confidence']:.4f} "
+                f"(z {r['z']:.1f} >= {r['threshold']:.1f}) in {spans or 'the whole file'}")
+    else:
+        mark = f"no watermark (z {r['z']:.1f} < {r['threshold']:.1f})"
+    return mark, c2s
