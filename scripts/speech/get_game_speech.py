@@ -55,8 +55,12 @@ GAMES = {"fotaq": "flight-of-the-amazon-queen", "bass": "beneath-a-steel-sky"}
 # The talkie cast of Flight of the Amazon Queen speaks with American accents (a 1940s pulp adventure:
 # Joe King, an American pilot, Faye Russell, a Hollywood star); espeak-ng's voice for that is en-us.
 FOTAQ_LANGUAGE = "en-us"
-# Conversation files whose name is not the character's (the rest: the name less its trailing digits).
-DOG_SPEAKER = {"AND": "anderson", "PRIN": "princess", "SHOWERAM": "shower-amazon", "SEC": "secretary"}
+# Conversation files whose name is not the character's (the rest: the name less its trailing digits),
+# named from what the character says in them (MAN1 and MAN2 are two different men).
+DOG_SPEAKER = {"AND": "anderson", "PRIN": "princess", "SHOWERAM": "amazon-engineer", "SEC": "secretary",
+               "TAM": "mary-lou", "JIM": "jimmy", "DEATH": "charon", "MAN1": "man", "MAN2": "ernie"}
+# The guard dog's conversation is barking; the parrot's squawks are dropped by clean().
+NOT_SPEECH = {"dog"}
 DOG_HEADER = 20
 JOE_RESPONSES = 40
 VERBS = ["open", "close", "move"]  # the first verbs of QUEEN2.JAS, to find where the verb block starts
@@ -146,13 +150,26 @@ def jas_joe_lines(jas2: bytes) -> list[tuple[str, str]]:
 
 
 def clean(text: str) -> str:
-    """A segment as one would read it aloud: spacing tidied, no stray command residue."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if re.search(r"[A-Za-z]", text) else ""
+    """A segment as it is said, or "" for one that is not plain speech with a readable transcript.
+
+    Dropped: sung lines (between "@@"), noises in angle brackets ("<koff>"), and one-word lines in
+    capitals, which in this game are spelled-out letters ("C", "GSRH") or animal cries ("SQUAWK!").
+    The game font's trademark sign "^_" is removed.
+    """
+    text = re.sub(r"\s+", " ", text.replace("^_", "")).strip()
+    if "@@" in text or "<" in text or not re.search(r"[A-Za-z]", text):
+        return ""
+    if not re.search(r"[a-z]", text) and len(text.split()) == 1:
+        return ""
+    return text
 
 
 def dog_speaker(dog_name: str) -> str:
-    stem = re.sub(r"\d+$", "", dog_name.rsplit(".", 1)[0])
+    """The character that a conversation file's person lines belong to."""
+    stem = dog_name.rsplit(".", 1)[0]
+    if stem in DOG_SPEAKER:
+        return DOG_SPEAKER[stem]
+    stem = re.sub(r"\d+$", "", stem)
     return DOG_SPEAKER.get(stem, stem.lower())
 
 
@@ -206,7 +223,7 @@ def extract_fotaq(root: Path, dest: Path) -> list[list]:
         rows = []
         for voice in sorted(wanted):
             speaker, text = wanted[voice][0], clean(wanted[voice][1])
-            if voice not in table or not text:
+            if voice not in table or not text or speaker in NOT_SPEECH:
                 continue
             audio, rate = sf.read(io.BytesIO(read(voice)), dtype="int16")
             if audio.ndim > 1:
