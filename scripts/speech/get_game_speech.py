@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extract English dialogue (speech clip + the line it says + who says it) from freeware games in Debian.
 
-  usage: get_game_speech.py DEST        (run as root or with apt-get download rights; a re-run redoes it)
+  usage: get_game_speech.py DEST        (needs apt-get and dpkg; a re-run replaces this game's part of DEST)
 
 Why: the text-to-speech base model's English is 27 minutes, nearly all one voice (issue 14). Debian
 ships the CD ("talkie") editions of two adventure games whose resource files hold their whole voiced
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import gzip
 import io
 import os
 import re
@@ -187,8 +188,8 @@ def fetch(package: str, work: Path) -> Path:
 
 
 def package_version(deb_root: Path, package: str) -> str:
+    """The Debian version of an unpacked package, from the top of its changelog."""
     log = deb_root / "usr/share/doc" / package / "changelog.Debian.gz"
-    import gzip
     first = gzip.open(log, "rt", encoding="utf-8").readline()
     return re.search(r"\(([^)]+)\)", first).group(1)
 
