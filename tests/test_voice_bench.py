@@ -132,14 +132,6 @@ def test_said_reads_files_and_texts_from_generated_jsonl(tmp_path):
         V.said(tmp_path, ["a", "b", "c"])
 
 
-def test_without_a_clone_command_the_benchmark_says_to_run_baselines_only(tmp_path):
-    if V.has_command("clone") and V.has_command("say"):
-        pytest.skip("this wavesmith has clone and say")
-    write_voices(tmp_path)
-    with pytest.raises(SystemExit, match="--baselines-only"):
-        V.main(["--voices", str(tmp_path), "--clone", "anna"])
-
-
 def test_resemblyzer_d_vectors_are_unit_length_and_separate_two_voices():
     pytest.importorskip("resemblyzer")
     a1, a2 = (J.dvector(voice(110, 700, 3, s), SR) for s in (0, 1))
