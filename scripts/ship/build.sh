@@ -28,14 +28,15 @@ case "$name" in
   speech)
     # The base voice model, in the two stages it was made in: (1) every clip of get-speech up to
     # 12 s at the vocoder's 22.05 kHz (8/16 kHz recordings upsampled; the tts loss ignores bands
-    # above their Nyquist), 3,687 steps (stopped by hand when the game dialogue below was ready);
+    # above their Nyquist), 3,687 steps of a cosine planned for 7,000 (the run was stopped there
+    # when the game dialogue below was ready);
     # (2) the same plus Flight of the Amazon Queen's English dialogue (30 voices), 4,000 steps
     # starting from stage 1's weights (new speakers start from the "unknown" row).
     $W db create "$work/db-speech" --sample-rate 22050
     $W db add "$work/db-speech" --manifest "$real/metadata.csv" --max-duration 12 --workers 1
     OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-speech" --model tts --run "$work/run-speech" \
-      --steps 7000 --set workers=1 --set warmup_steps=300 --set valid_every=500 --set checkpoint_every=500 \
-      --set preview_every=1000 --set preview_seconds=4 || true  # the shipped run was stopped at step 3,687
+      --steps 3687 --set decay_steps=7000 --set workers=1 --set warmup_steps=300 --set valid_every=500 \
+      --set checkpoint_every=500 --set preview_every=1000 --set preview_seconds=4
     .venv/bin/python scripts/speech/get_game_speech.py "$work/games"
     $W db add "$work/db-speech" --manifest "$work/games/metadata.csv" --max-duration 12 --workers 1
     OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-speech" --model tts --run "$work/run-speech2" \
