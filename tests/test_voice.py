@@ -116,6 +116,18 @@ def test_a_reference_that_is_noise_is_refused_by_clone(base, tmp_path, capsys):
 
 
 @needs_espeak
+def test_short_references_are_judged_together(base, tmp_path, capsys):
+    bursts = []
+    for i in range(4):  # single-word-length files: too short to judge alone, noise together
+        bursts.append(tmp_path / f"burst{i}.wav")
+        sf.write(bursts[-1], _noise(int(1.5 * RATE)).astype(np.float32), RATE)
+    err = _clone_err(capsys, [*map(str, bursts), "--out", str(tmp_path / "v.voice"), "--consent", CONSENT,
+                              "--base", str(base["ckpt"])])
+    assert "4 short reference(s) together" in err and "noise" in err
+    assert not (tmp_path / "v.voice").exists()
+
+
+@needs_espeak
 def test_watermarked_reference_is_refused_unless_allowed_and_then_recorded(base, tmp_path, capsys):
     x, rate = A.read(base["refs"][0])
     marked = tmp_path / "marked.wav"

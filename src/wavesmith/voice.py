@@ -55,6 +55,7 @@ VERSION = 1
 SUFFIX = ".voice"
 DEFAULT_BASE = "speech"  # the shipped base model
 MIN_SPEECH_SECONDS = 5.0
+SHORT_SECONDS = 3.0  # references with less speech than this are judged together, not alone
 # Adaptation steps: 0.6-0.85 s each on one CPU core with a base model of the default
 # Config (3.6 M parameters) and 25 s of references, so a clone takes 3-4.5 minutes.
 DEFAULT_STEPS = 300
@@ -111,7 +112,12 @@ def read_reference(path: str | os.PathLike, sample_rate: int, allow_synthetic: b
     if decoded.error:
         raise WavesmithError(f"{path}: {decoded.error}")
     x = np.concatenate([p.pcm for p in decoded.pieces], axis=-1).reshape(-1).astype(np.float32) / 32768.0
-    report = vad.check_speech(x, sample_rate, str(path))
+    report = vad.analyse(x, sample_rate)
+    problem = report.problem()
+    # A single word is too short to judge alone: references under SHORT_SECONDS of speech are
+    # judged together (see check_short_references); silence is refused whatever the length.
+    if problem and (report.seconds >= SHORT_SECONDS or problem == "is silent"):
+        raise WavesmithError(f"{path} {problem}; a voice is cloned from recordings of speech")
     found = W.detect(x[None], sample_rate)
     if found.present and not allow_synthetic:
         raise WavesmithError(f"{path} carries wavesmith's watermark (payload {found.payload}): it is synthetic, "
@@ -119,6 +125,18 @@ def read_reference(path: str | os.PathLike, sample_rate: int, allow_synthetic: b
                              "anyway (the voice file records it)")
     return Reference(path, file_sha256(path), x, int(decoded.orig_rate or sample_rate), report, bool(found.present),
                      sample_rate)
+
+
+def check_short_references(refs: list[Reference]) -> None:
+    """Judge the references too short to judge alone (single words) as one recording, pauses cut out."""
+    short = [r for r in refs if r.report.seconds < SHORT_SECONDS]
+    if not short or all(r.report.problem() is None for r in short):
+        return
+    gap = np.zeros(int(0.2 * short[0].sample_rate), dtype=np.float32)
+    joined = np.concatenate([y for r in short for y in (vad.speech_only(r.audio, r.sample_rate, r.report.active),
+                                                        gap)])
+    names = ", ".join(r.path.name for r in short[:3]) + (", ..." if len(short) > 3 else "")
+    vad.check_speech(joined, short[0].sample_rate, f"the {len(short)} short reference(s) together ({names})")
 
 
 def whisper_model_dir() -> Path | None:
@@ -302,6 +320,7 @@ def clone(
     if language is not None:
         model.language_id(language)  # unknown: one line listing the supported ones
     refs = [read_reference(p, rate, allow_synthetic) for p in audio]
+    check_short_references(refs)
     seconds = sum(r.report.seconds for r in refs)
     if seconds < MIN_SPEECH_SECONDS:
         raise WavesmithError(f"the references hold {seconds:.1f} s of speech (after voice activity detection); "
