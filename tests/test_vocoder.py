@@ -138,8 +138,12 @@ def test_mixed_precision_vocoding_stays_within_its_tolerance_of_fp32():
     assert snr_db(exact, fast) > V.MIXED_MIN_SNR_DB, snr_db(exact, fast)
 
 
-def test_the_reference_generator_keeps_fp32_weights_for_fine_tuning():
+def test_the_reference_generator_keeps_fp32_weights_and_the_mixed_copy_keeps_the_last_stage_fp32():
     voc = V.load("universal")
-    assert {p.dtype for p in voc.generator.parameters()} == {torch.float32}
+    assert {p.dtype for p in voc.generator.parameters()} == {torch.float32}  # fine-tuning starts from it
+    blocks = voc.mixed.resblocks
+    assert blocks[0].convs1[0].weight.dtype == torch.bfloat16
+    assert {p.dtype for p in blocks[-3:].parameters()} == {torch.float32}  # the last stage's three blocks
+    assert voc.mixed.conv_pre.weight.dtype == voc.mixed.ups[0].weight.dtype == torch.float32
     with pytest.raises(WavesmithError, match="choose from mixed, fp32"):
         V.Vocoder(voc.generator, M.HIFIGAN, "x", precision="fp16")
