@@ -114,3 +114,36 @@ def test_vocode_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, input
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def snr_db(reference: torch.Tensor, other: torch.Tensor) -> float:
+    return float(10 * torch.log10(reference.pow(2).sum() / (other - reference).pow(2).sum().clamp_min(1e-20)))
+
+
+@pytest.mark.skipif(not V.native_bf16(), reason="the mixed path is the default only on CPUs with native bfloat16")
+def test_mixed_precision_vocoding_stays_within_its_tolerance_of_fp32():
+    voc = V.load("universal")
+    assert voc.precision == "mixed"
+    mel = M.log_mel(torch.from_numpy(chirp(22050, 1.0))[None])
+    fast = voc(mel)
+    voc.precision = "fp32"
+    try:
+        exact = voc(mel)
+    finally:
+        voc.precision = "mixed"
+    assert torch.equal(exact, voc.generator(mel))  # fp32 is the reference generator, untouched
+    assert not torch.equal(fast, exact)  # the mixed path is really another computation
+    l1 = float((M.log_mel(fast[:, 0]) - M.log_mel(exact[:, 0])).abs().mean())
+    assert l1 < V.MIXED_MAX_MEL_L1, l1
+    assert snr_db(exact, fast) > V.MIXED_MIN_SNR_DB, snr_db(exact, fast)
+
+
+def test_the_reference_generator_keeps_fp32_weights_and_the_mixed_copy_keeps_the_last_stage_fp32():
+    voc = V.load("universal")
+    assert {p.dtype for p in voc.generator.parameters()} == {torch.float32}  # fine-tuning starts from it
+    blocks = voc.mixed.resblocks
+    assert blocks[0].convs1[0].weight.dtype == torch.bfloat16
+    assert {p.dtype for p in blocks[-3:].parameters()} == {torch.float32}  # the last stage's three blocks
+    assert voc.mixed.conv_pre.weight.dtype == voc.mixed.ups[0].weight.dtype == torch.float32
+    with pytest.raises(WavesmithError, match="choose from mixed, fp32"):
+        V.Vocoder(voc.generator, M.HIFIGAN, "x", precision="fp16")

@@ -61,12 +61,18 @@ class ResBlock(nn.Module):
                                     for _ in dilations) if two_layer else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` plus the stack's residuals, computed in the dtype of this block's weights.
+
+        Blocks cast to bfloat16 (as :class:`wavesmith.vocoder.Vocoder` does for speed) take
+        ``x`` in and give the sum back in ``x``'s dtype, so the stream between blocks keeps it.
+        """
+        h = x.to(self.convs1[0].weight.dtype)
         for i, c1 in enumerate(self.convs1):
-            y = c1(F.leaky_relu(x, SLOPE))
+            y = c1(F.leaky_relu(h, SLOPE))
             if self.convs2 is not None:
                 y = self.convs2[i](F.leaky_relu(y, SLOPE))
-            x = x + y
-        return x
+            h = h + y
+        return h.to(x.dtype)
 
 
 class Generator(nn.Module):

@@ -1,0 +1,152 @@
+"""How fast does the universal HiFi-GAN vocode real speech, mixed precision against fp32?
+
+    python benchmarks/vocoder_speed.py --json [--audio DIR] [--seconds 5] [--repeats 5] [--threads 1]
+                                              [--base RUN]
+
+Vocodes the log-mel of ``--seconds`` of real speech (the ``.wav`` files under ``--audio``,
+joined in path order and resampled to the vocoder's rate; any other folder of sounds, such
+as drums, works too) with the same loaded vocoder on
+its two paths (:mod:`wavesmith.vocoder`): ``fp32`` (the reference, plain eager) and
+``mixed`` (residual blocks in bfloat16). The two are timed in interleaved rounds, so load
+from other processes hits both alike; medians are reported in multiples of real time, by
+wall clock and by the CPU time the process spent (the fairer figure on a shared core;
+with several threads it sums them, so judge those by wall clock). Quality is the mixed
+output against the fp32 output: log-mel L1, log-spectral distance (dB, 1,024-point STFT)
+and the SNR of the waveform difference; ``fp32_mel_l1_vs_input`` puts them in scale (the
+fp32 vocoder's own error on the speech it resynthesizes).
+
+With ``--base`` (a tts run folder or checkpoint) it also times speech end to end as
+``wavesmith say`` does (acoustic model, then the vocoder, one sentence at a time), for
+both paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wavesmith import audio as A
+from wavesmith import melspec as M
+from wavesmith import vocoder as V
+
+SENTENCES = ["The quick brown fox jumps over the lazy dog.",
+             "Please leave your message after the tone, and we will call you back.",
+             "It was a bright cold day in April, and the clocks were striking thirteen.",
+             "Seven hundred and twenty people attended the meeting on Tuesday."]
+
+
+def recordings(folder: Path, seconds: float, rate: int) -> torch.Tensor:
+    """``seconds`` of the ``.wav`` files under ``folder`` joined in path order, mono at ``rate``."""
+    parts, total = [], 0
+    for path in sorted(folder.rglob("*.wav")):
+        x, r = A.read(path)
+        part = M.to_rate(torch.from_numpy(np.asarray(x, dtype=np.float32).mean(0))[None], r, rate)[0]
+        parts.append(part)
+        total += part.shape[-1]
+        if total >= seconds * rate:
+            break
+    if not parts or total < seconds * rate:
+        sys.exit(f"vocoder_speed: {folder} holds under {seconds} s of .wav audio; pass --audio DIR")
+    return torch.cat(parts)[: int(seconds * rate)]
+
+
+def quality(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    """How far ``out`` is from ``ref`` (both ``(1, 1, T)``): log-mel L1, log-spectral distance, SNR."""
+    y, r = out.reshape(-1), ref.reshape(-1)
+    window = torch.hann_window(1024)
+
+    def power(w):
+        return torch.stft(w, 1024, 256, window=window, return_complex=True).abs().pow(2).clamp_min(1e-10)
+
+    lsd = ((10 * torch.log10(power(y) / power(r))) ** 2).mean(0).sqrt().mean()
+    snr = 10 * torch.log10(r.pow(2).sum() / (y - r).pow(2).sum().clamp_min(1e-20))
+    return {"mel_l1": round(float((M.log_mel(y[None]) - M.log_mel(r[None])).abs().mean()), 4),
+            "lsd_db": round(float(lsd), 3), "snr_db": round(float(snr), 2)}
+
+
+def timed_rounds(jobs: dict, repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU seconds of each job, the jobs interleaved round by round (after one warm-up each)."""
+    for job in jobs.values():
+        job()
+    wall: dict[str, list[float]] = {k: [] for k in jobs}
+    cpu: dict[str, list[float]] = {k: [] for k in jobs}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            w, c = time.perf_counter(), time.process_time()
+            job()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+    return {k: {"wall_s": statistics.median(wall[k]), "cpu_s": statistics.median(cpu[k])} for k in jobs}
+
+
+def on_path(voc: V.Vocoder, precision: str, fn):
+    def run():
+        voc.precision = precision
+        return fn()
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--audio", type=Path, default=Path("/work/speech/asterisk-en"),
+                    help="folder of .wav recordings (default: English speech)")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--base", help="a tts run folder or checkpoint: also time speech end to end as `say` does")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    voc = V.load("universal")
+    mixed_default = voc.precision
+    wave = recordings(args.audio, args.seconds, voc.spec.sample_rate)
+    mel = M.log_mel(wave[None], voc.spec)
+    seconds = mel.shape[-1] * voc.spec.hop / voc.spec.sample_rate
+
+    times = timed_rounds({p: on_path(voc, p, lambda: voc(mel)) for p in ("fp32", "mixed")}, args.repeats)
+    voc.precision = "fp32"
+    ref = voc(mel)
+    voc.precision = "mixed"
+    out = voc(mel)
+    report = {
+        "threads": args.threads, "audio_seconds": round(seconds, 2), "repeats": args.repeats,
+        "default_precision": mixed_default, "native_bf16": V.native_bf16(),
+        "vocoder": {p: {"x_realtime_wall": round(seconds / t["wall_s"], 2),
+                        "x_realtime_cpu": round(seconds / t["cpu_s"], 2)} for p, t in times.items()},
+        "mixed_vs_fp32_speedup_wall": round(times["fp32"]["wall_s"] / times["mixed"]["wall_s"], 2),
+        "mixed_vs_fp32_speedup_cpu": round(times["fp32"]["cpu_s"] / times["mixed"]["cpu_s"], 2),
+        "mixed_vs_fp32_quality": quality(out, ref),
+        "fp32_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
+    }
+    if args.base:
+        from wavesmith import voice as VO
+
+        model, _ = VO.load_base(args.base, "cpu")
+        language = "en-us" if "en-us" in model.languages else model.languages[0]
+        s = model.table_vector(0)
+
+        def say_all():
+            return [model.to_wave(model.synthesize([t], language, s))[0] for t in SENTENCES]
+
+        spoken = sum(w.shape[-1] for w in say_all()) / model.info.sample_rate
+        t = timed_rounds({p: on_path(voc, p, say_all) for p in ("fp32", "mixed")}, args.repeats)
+        acoustic = timed_rounds({"acoustic": lambda: [model.synthesize([x], language, s) for x in SENTENCES]},
+                                args.repeats)["acoustic"]
+        report["say_end_to_end"] = {
+            "audio_seconds": round(spoken, 2), "sentences": len(SENTENCES), "language": language,
+            "acoustic_model_s": round(acoustic["cpu_s"], 3),
+            **{p: {"x_realtime_wall": round(spoken / v["wall_s"], 2), "x_realtime_cpu": round(spoken / v["cpu_s"], 2)}
+               for p, v in t.items()}}
+    voc.precision = mixed_default
+    print(json.dumps(report, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()
