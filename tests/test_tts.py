@@ -102,3 +102,15 @@ def test_tts_learns_a_toy_batch_and_speaks_at_the_asked_speed():
         model.synthesize(["bonjour"], "fr-fr", s)
     with pytest.raises(Exception, match="nothing speakable"):
         model.synthesize(["..."], "en-us", s)
+
+
+def test_fine_tuning_matches_speaker_and_language_rows_by_name():
+    old = _toy(("en-us", "fr-fr"))
+    info = DataInfo(22050, 1, (), ("b", "c"), ("fr-fr", "nl"))
+    new = TTS(old.config, info)
+    w = new.adapt_weights(dict(old.state_dict()), old.info)
+    table, lang = w["speaker_table.weight"], w["language_embed.weight"]
+    assert torch.equal(table[0], old.speaker_table.weight[1])  # "b" keeps what it learned
+    assert torch.equal(table[1], old.speaker_table.weight[-1])  # "c" starts as the unknown row
+    assert torch.equal(lang[0], old.language_embed.weight[1]) and torch.equal(lang[1], old.language_embed.weight[-1])
+    new.load_state_dict(w)

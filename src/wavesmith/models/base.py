@@ -262,6 +262,24 @@ class OneLossModel(GenerativeModel):
         return {"loss": float(self.loss(batch, generator=torch.Generator(device="cpu").manual_seed(0)))}
 
 
+def rows_by_name(table: torch.Tensor | None, old: tuple[str, ...], new: tuple[str, ...],
+                 own: torch.Tensor) -> torch.Tensor:
+    """A class table (a row per name, then a "none" row) for names ``new``, from ``table`` trained on ``old``.
+
+    Rows are matched by name, so fine-tuning on a database with other or reordered classes
+    keeps what each class learned; a name ``old`` lacks starts as the "none" row. Without
+    ``table`` the model's own initial rows ``own`` stay.
+    """
+    own = own.detach().clone()
+    if table is None:
+        return own
+    none = table[-1]
+    if new:
+        own[:-1] = torch.stack([table[old.index(n)] if n in old else none for n in new])
+    own[-1] = none
+    return own
+
+
 def generator_for(seed: int | None, device: torch.device | str) -> torch.Generator | None:
     """A seeded ``torch.Generator`` on ``device`` (None when ``seed`` is None)."""
     if seed is None:

@@ -33,7 +33,7 @@ from torch import nn
 from wavesmith import diffusion as D
 from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, OneLossModel, generator_for
+from wavesmith.models.base import Batch, DataInfo, OneLossModel, generator_for, rows_by_name
 
 
 @dataclass
@@ -223,14 +223,8 @@ class MelDiffusion(OneLossModel):
         for key, old, new in (("label_embed.weight", trained_on.labels, self.info.labels),
                               ("speaker_embed.weight", trained_on.speakers, self.info.speakers)):
             table = weights.pop(key, None)
-            if not new:
-                continue
-            own = getattr(self, key.split(".")[0]).weight.detach().clone()
-            if table is not None:
-                none = table[-1]
-                own[:-1] = torch.stack([table[old.index(n)] if n in old else none for n in new])
-                own[-1] = none
-            weights[key] = own
+            if new:
+                weights[key] = rows_by_name(table, old, new, getattr(self, key.split(".")[0]).weight)
         return weights
 
     # --- maths ----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from wavesmith import melspec as M
 from wavesmith import text as TX
 from wavesmith.analysis import FeatureSpec
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, OneLossModel
+from wavesmith.models.base import Batch, DataInfo, OneLossModel, rows_by_name
 
 LOW_BAND_HZ = 3800.0  # the speaker encoder and energy look only below this (0.95 x an 8 kHz recording's Nyquist)
 LF0_REF = 55.0  # pitch targets are octaves above this (0 means unvoiced)
@@ -267,13 +267,7 @@ class TTS(OneLossModel):
         pairs = (("speaker_table.weight", trained_on.speakers, self.info.speakers),
                  ("language_embed.weight", tuple(getattr(trained_on, "languages", ()) or ()), self.languages))
         for key, old, new in pairs:
-            table = weights.pop(key, None)
-            own = getattr(self, key.split(".")[0]).weight.detach().clone()
-            if table is not None:
-                none = table[-1]
-                own[:-1] = torch.stack([table[old.index(n)] if n in old else none for n in new]) if new else own[:-1]
-                own[-1] = none
-            weights[key] = own
+            weights[key] = rows_by_name(weights.pop(key, None), old, new, getattr(self, key.split(".")[0]).weight)
         return weights
 
     # --- pieces ---------------------------------------------------------------------------
