@@ -7,8 +7,9 @@ al. 2020, section 5.2). ``--semitones`` moves the melody (into the target's rang
 ``--loudness-db`` shifts the loudness contour. Inputs with no melody to follow (silence,
 unpitched noise) are refused; a polyphonic input (a chord, a mix: scored by
 :func:`wavesmith.analysis.polyphony`) is played as the one pitch the tracker follows, with
-a one-line warning on stderr, or refused when no pitch can be followed in it. Outputs go through :func:`wavesmith.generate.save_clips` (watermark, C2PA,
-``generated.jsonl`` naming the ``source`` of each file).
+a one-line warning on stderr, or refused when no pitch can be followed in it. Outputs go
+through :func:`wavesmith.generate.save_clips` (watermark, C2PA, ``generated.jsonl`` naming
+the ``source`` of each file).
 """
 
 from __future__ import annotations
