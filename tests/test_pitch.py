@@ -161,7 +161,7 @@ def test_cli_warns_in_one_line_on_a_chord_and_still_writes_it(voice, tmp_path, c
     assert main(["pitch", str(one), str(chord), "--out", str(out), "--semitones", "2"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("wavesmith: warning:") and "chord.wav" in err[0], err
-    assert "more than one voice" in err[0]
+    assert "not sound like one pitched voice" in err[0]
     rec = [json.loads(s) for s in (out / "generated.jsonl").read_text().splitlines()]
     assert [r["source"] for r in rec] == [str(one), str(chord)]
     assert rec[0]["polyphony"] < AN.POLYPHONY_WARN < rec[1]["polyphony"]

@@ -38,7 +38,9 @@ TRACKERS = ("harvest", "dio", "yin")
 YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara, step 4: absolute threshold on the normalised difference
 SILENCE_DB = -60.0  # frames quieter than this (dBFS, unweighted) are never voiced by yin
 # polyphony(): a clip whose score passes this is not one voice. Calibrated by
-# benchmarks/polyphony.py: speech and single soundfont notes stay under it, chords pass it.
+# benchmarks/polyphony.py: no speech clip passes it and 94% of soundfont dyads do; 11% of
+# single soundfont notes do too, nearly all ones the tracker cannot follow (B5 near F0_CEIL,
+# bells, organ registers), whose shift is poor anyway.
 POLYPHONY_WARN = 0.22
 
 
@@ -289,7 +291,7 @@ def polyphony_warning(path: object, score: float) -> str | None:
     """The one-line warning for a clip of :func:`polyphony` ``score``, or None when it reads as one voice."""
     if score <= POLYPHONY_WARN:
         return None
-    return (f"{path} sounds like more than one voice (a chord or a mix; polyphony {score:.2f} > "
+    return (f"{path} does not sound like one pitched voice (a chord, a mix, a bell?; polyphony {score:.2f} > "
             f"{POLYPHONY_WARN:g}): one pitch is followed, so the result may be poor")
 
 
