@@ -32,6 +32,11 @@ resynthesis of the same clips.
   naive soxr resampling shift timed in the same run as references. Times are the process's
   CPU time (one thread), so other work sharing the core does not inflate them.
 
+``profile`` (with ``--profile``): where a shift's time goes. Each WORLD stage of
+:func:`wavesmith.pitch.shift` (the trackers, StoneMask, CheapTrick, D4C, synthesis, and the
+polyphony check) timed alone on the speech and note clips, in multiples of real time; the
+shift's speed is about one over the sum of the inverses of its stages.
+
 ``speaker`` (with ``--speaker N``; needs the ``bench`` extra): does a shifted voice stay the
 same speaker? Two clips each of N speakers of /work/speech (clips of 2-8 s), shifted by
 each tracker over the same shifts; the Resemblyzer similarity (benchmarks/judges.py) of each
@@ -176,6 +181,42 @@ def bench_pitch(clips: dict[str, list[tuple[np.ndarray, int]]], shifts: list[flo
     return out
 
 
+def profile(clips: dict[str, list[tuple[np.ndarray, int]]]) -> dict:
+    """x real time of each stage of a WORLD pitch shift, per group of clips (CPU time, one thread)."""
+    import pyworld
+
+    out: dict = {}
+    for group, items in clips.items():
+        seconds = sum(len(x) / sr for x, sr in items)
+        spent: dict[str, float] = {}
+
+        def timed(stage, fn, *a, spent=spent, **k):
+            t = time.process_time()
+            r = fn(*a, **k)
+            spent[stage] = spent.get(stage, 0.0) + time.process_time() - t
+            return r
+
+        for x, sr in items:
+            if sr < 16000:  # as pitch.shift does
+                x, sr = A.resample(x[None], sr, 16000)[0].astype(np.float64), 16000
+            kw = {"f0_floor": AN.F0_FLOOR, "f0_ceil": AN.F0_CEIL, "frame_period": AN.FRAME_PERIOD_MS}
+            f0, t = timed("harvest", pyworld.harvest, x, sr, **kw)
+            f0d, td = timed("dio", pyworld.dio, x, sr, **kw)
+            timed("stonemask (after dio)", pyworld.stonemask, x, f0d, td, sr)
+            timed("yin (ours)", AN.track_f0, x, sr, "yin")
+            fft = pyworld.get_cheaptrick_fft_size(sr, AN.F0_FLOOR)
+            sp = timed("cheaptrick", pyworld.cheaptrick, x, f0, t, sr, fft_size=fft)
+            ap = timed("d4c", pyworld.d4c, x, f0, t, sr, fft_size=fft)
+            timed("synthesize", pyworld.synthesize, f0 * 1.26, sp, ap, sr, AN.FRAME_PERIOD_MS)
+            timed("polyphony check", AN.polyphony, x, sr, AN.F0Track(f0, f0 > 0, t, AN.FRAME_PERIOD_MS / 1000))
+        stages = {k: round(seconds / v, 1) for k, v in spent.items()}
+        rest = sum(spent[k] for k in ("cheaptrick", "d4c", "synthesize", "polyphony check"))
+        stages["all but the tracker"] = round(seconds / rest, 1)
+        stages["harvest share of a harvest shift"] = round(spent["harvest"] / (spent["harvest"] + rest), 3)
+        out[group] = {"seconds": round(seconds, 1), "x_real_time": stages}
+    return out
+
+
 def speaker_clips(speakers: int, per_speaker: int = 2, seed: int = 0) -> list[tuple[np.ndarray, int, str]]:
     """``per_speaker`` clips of 2-8 s from each of ``speakers`` speakers of /work/speech (random, seeded)."""
     import csv
@@ -273,6 +314,7 @@ def main() -> int:
     ap.add_argument("--transfer-run", help="a ddsp run: also measure transfer onto its timbre")
     ap.add_argument("--transfer-semitones", type=float, default=0.0)
     ap.add_argument("--skip-pitch", action="store_true", help="leave out the pitch part")
+    ap.add_argument("--profile", action="store_true", help="also time each WORLD stage of a shift")
     ap.add_argument("--speaker", type=int, default=0, metavar="N",
                     help="also judge speaker similarity on 2 clips each of N speakers (needs Resemblyzer)")
     ap.add_argument("--json", action="store_true")
@@ -288,6 +330,8 @@ def main() -> int:
     shifts = [float(s) for s in np.arange(-12, 12 + 1e-9, args.step)]
     if not args.skip_pitch:
         result["pitch"] = bench_pitch(clips, shifts, args.pitch_trackers.split(","))
+    if args.profile:
+        result["profile"] = profile(clips)
     if args.speaker:
         result["speaker"] = bench_speaker(speaker_clips(args.speaker), shifts, args.pitch_trackers.split(","))
     if args.transfer_run:
