@@ -146,6 +146,8 @@ def test_polyphony_reads_one_voice_low_and_a_chord_high(voice):
     third = voice[0] + vowel(f0=150.0 * 2 ** (4 / 12), formant=1400.0)[0, :n]  # a major third
     octave = voice[0] + vowel(f0=300.0, formant=1400.0)[0, :n]  # every partial a harmonic of 150 Hz
     assert score(voice) < AN.POLYPHONY_WARN / 4
+    sine = 0.5 * np.sin(2 * np.pi * 300.0 * np.arange(n) / SR)  # harvest voices no bare sine: still one voice
+    assert score(sine) < AN.POLYPHONY_WARN / 4
     assert score(noise) < AN.POLYPHONY_WARN / 2
     assert score(third) > 2 * AN.POLYPHONY_WARN
     assert score(octave) < AN.POLYPHONY_WARN  # an octave is one voice to any f0: said in the docstring

@@ -250,8 +250,10 @@ def polyphony(x: np.ndarray, sample_rate: int, track: F0Track, stride: int = 4) 
     On every ``stride``-th frame of ``track`` that sounds (within 50 dB of the loudest), a
     100 ms Hann spectrum (40 Hz .. 5 kHz) is searched for tonal peaks: local maxima 10 dB
     above the mean log level of the 150 Hz around them. The energy of those peaks (+-2 bins)
-    that lies off the harmonics of the frame's f0 (all of it on an unvoiced frame), as a
-    share of the frame's energy, is averaged over the frames. Noise has no such peaks, one
+    that lies off the harmonics of the frame's f0, as a share of the frame's energy, is
+    averaged over the frames. An unvoiced frame borrows the f0 of the nearest voiced one
+    within 100 ms (trackers let go of a note before its window does); further out, its
+    strongest peak stands for the f0. Noise has no such peaks, one
     voice's peaks are its harmonics; a second note's partials, or a mix's, are left over.
     An octave (every partial of the upper note a harmonic of the lower) reads as one voice.
     """
@@ -260,7 +262,7 @@ def polyphony(x: np.ndarray, sample_rate: int, track: F0Track, stride: int = 4) 
     idx = np.arange(0, len(track.f0), stride)
     if len(x) == 0 or len(idx) == 0:
         return 0.0
-    f0 = track.f0[idx]
+    f0 = _nearest_voiced(track, max_seconds=0.1)[idx]
     centres = np.round(track.times[idx] * sample_rate).astype(np.int64)
     padded = np.pad(x, (n_fft // 2, n_fft // 2 + 1))
     centres = np.clip(centres, 0, len(padded) - n_fft)
@@ -273,6 +275,9 @@ def polyphony(x: np.ndarray, sample_rate: int, track: F0Track, stride: int = 4) 
     floor = _moving(level, max(3, int(round(150.0 / bin_hz))) // 2 * 2 + 1, np.mean)
     peaks = (level == _moving(level, 5, np.max)) & (level > floor + 10.0)
     tonal = _moving(peaks, 5, np.max)
+    # A frame with no f0 near it is read as the harmonics of its strongest peak: a pure tone the
+    # tracker does not voice (harvest voices no bare sine) is still one voice.
+    f0 = np.where(f0 > 0, f0, freqs[np.argmax(np.where(tonal, power, 0.0), axis=-1)])
     with np.errstate(divide="ignore", invalid="ignore"):
         harmonic_no = freqs[None] / np.where(f0 > 0, f0, np.inf)[:, None]
     off_by_hz = np.abs(harmonic_no - np.round(harmonic_no)) * f0[:, None]
@@ -293,6 +298,19 @@ def polyphony_warning(path: object, score: float) -> str | None:
         return None
     return (f"{path} does not sound like one pitched voice (a chord, a mix, a bell?; polyphony {score:.2f} > "
             f"{POLYPHONY_WARN:g}): one pitch is followed, so the result may be poor")
+
+
+def _nearest_voiced(track: F0Track, max_seconds: float) -> np.ndarray:
+    """``track.f0`` with each unvoiced frame given the f0 of the nearest voiced frame within ``max_seconds``."""
+    voiced = np.flatnonzero(track.voiced)
+    if len(voiced) == 0:
+        return track.f0
+    pos = np.clip(np.searchsorted(voiced, np.arange(len(track.f0))), 1, max(1, len(voiced) - 1))
+    before, after = voiced[pos - 1], voiced[np.minimum(pos, len(voiced) - 1)]
+    t = track.times
+    nearest = np.where(np.abs(t - t[before]) <= np.abs(t[after] - t), before, after)
+    near = np.abs(t[nearest] - t) <= max_seconds
+    return np.where(track.voiced, track.f0, np.where(near, track.f0[nearest], 0.0))
 
 
 def _moving(a: np.ndarray, width: int, reduce) -> np.ndarray:

@@ -103,7 +103,7 @@ def pitch_files(
         raise WavesmithError("give at least one audio file")
     fmt = A.check_format(format)
     out = check_output_folder(out_dir)
-    results = []
+    results, warnings = [], []
     for path in paths:
         x, rate = A.read(path)
         if x.shape[-1] == 0:
@@ -115,13 +115,15 @@ def pitch_files(
             warning = (f"{path}: no pitched frames found{' (a chord or a mix?)' if warning else ''}, "
                        "so its pitch is unchanged")
         if warning:
-            print(f"wavesmith: warning: {warning}", file=sys.stderr)
+            warnings.append(warning)
         gain = min(1.0, PEAK / max(A.peak(y), 1e-9))
         results.append((Path(path), y * gain, rate, gain, float(track.voiced.mean()), poly))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
+    for warning in warnings:  # only once nothing can fail any more: an error is the only line
+        print(f"wavesmith: warning: {warning}", file=sys.stderr)
     written = []
     for i, (path, y, rate, gain, voiced, poly) in enumerate(results):
         record = {"index": i, "model": "world-pitch", "source": str(path), "sample_rate": rate,

@@ -101,7 +101,7 @@ def transfer(
         fixed["label"] = torch.tensor([info.label_id(settings.label)], device=model.device)
     elif "label" in model.requires:
         raise WavesmithError(f"this run holds several timbres: choose one with --label ({', '.join(info.labels)})")
-    rendered = []
+    rendered, warnings = [], []
     for path in paths:
         x = A.load(path, info.sample_rate, 1)
         if x.shape[-1] == 0:
@@ -109,7 +109,7 @@ def transfer(
         f0, ld = melody(path, x, info.sample_rate, model.features, settings)
         shifted = f0 / 2.0 ** (settings.semitones / 12.0)
         if warning := AN.polyphony_warning(path, polyphony(x, info.sample_rate, shifted, model.features)):
-            print(f"wavesmith: warning: {warning}", file=sys.stderr)
+            warnings.append(warning)
         conditions = {"f0": torch.from_numpy(f0)[None], "loudness": torch.from_numpy(ld)[None], **fixed}
         y = model.sample(1, x.shape[-1] / info.sample_rate, conditions, seed=0)
         rendered.append((Path(path), y.cpu().numpy()))
@@ -117,6 +117,8 @@ def transfer(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
+    for warning in warnings:  # only once nothing can fail any more: an error is the only line
+        print(f"wavesmith: warning: {warning}", file=sys.stderr)
     written = []
     for i, (path, y) in enumerate(rendered):
         record = {"index": i, "model": meta["model_name"], "checkpoint": meta["path"],
