@@ -38,9 +38,9 @@ TRACKERS = ("harvest", "dio", "yin")
 YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara, step 4: absolute threshold on the normalised difference
 SILENCE_DB = -60.0  # frames quieter than this (dBFS, unweighted) are never voiced by yin
 # polyphony(): a clip whose score passes this is not one voice. Calibrated by
-# benchmarks/polyphony.py: no speech clip passes it and 94% of soundfont dyads do; 11% of
-# single soundfont notes do too, nearly all ones the tracker cannot follow (B5 near F0_CEIL,
-# bells, organ registers), whose shift is poor anyway.
+# benchmarks/polyphony.py: no speech clip (max 0.17) and 2% of single soundfont notes pass
+# it, every synthetic chord and 92% of soundfont dyads do; a second note needs to be within
+# about 5 dB of the first (its share of the energy is what is measured).
 POLYPHONY_WARN = 0.22
 
 
