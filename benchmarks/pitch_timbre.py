@@ -1,7 +1,7 @@
 """How accurate are the f0 trackers, and how well does ``wavesmith pitch`` move pitch and keep timbre?
 
     python benchmarks/pitch_timbre.py --json [--speech 20] [--step 3] [--trackers harvest,dio,yin] \
-        [--pitch-trackers harvest,dio]
+        [--pitch-trackers harvest,dio] [--profile] [--speaker 8]
 
 ``trackers``: each f0 tracker of :mod:`wavesmith.analysis` against clips of known pitch:
 a harmonic glide 100 -> 800 Hz with vibrato framed by silence and white noise (clean, and
@@ -38,7 +38,8 @@ polyphony check) timed alone on the speech and note clips, in multiples of real 
 shift's speed is about one over the sum of the inverses of its stages.
 
 ``speaker`` (with ``--speaker N``; needs the ``bench`` extra): does a shifted voice stay the
-same speaker? Two clips each of N speakers of /work/speech (clips of 2-8 s), shifted by
+same speaker? Up to two clips each of N speakers drawn from /work/speech (clips of 2-8 s;
+a speaker with none adds nothing, so ``speakers`` may be under N), shifted by
 each tracker over the same shifts; the Resemblyzer similarity (benchmarks/judges.py) of each
 output to its input, median and minimum per shift (0 semitones is WORLD's round trip), with
 the naive resampling shift beside it, and as yardsticks the similarity of two clips of one
