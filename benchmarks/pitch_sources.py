@@ -24,6 +24,7 @@ import soundfile as sf
 
 REAL = Path(os.environ.get("WAVESMITH_REAL_AUDIO", "/work/real-audio"))
 SOUNDFONT = REAL / "soundfont" / "FluidR3_GM.sf2"
+SPEECH = Path(os.environ.get("WAVESMITH_SPEECH", "/work/speech"))  # many speakers, metadata.csv names them
 # General MIDI program -> MIDI notes inside the instrument's usual range.
 INSTRUMENTS = {
     "piano": (0, (36, 48, 60, 72, 84)),

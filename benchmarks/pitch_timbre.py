@@ -1,7 +1,7 @@
 """How accurate are the f0 trackers, and how well does ``wavesmith pitch`` move pitch and keep timbre?
 
     python benchmarks/pitch_timbre.py --json [--speech 20] [--step 3] [--trackers harvest,dio,yin] \
-        [--pitch-trackers harvest,dio]
+        [--pitch-trackers harvest,dio] [--profile] [--speaker 8]
 
 ``trackers``: each f0 tracker of :mod:`wavesmith.analysis` against clips of known pitch:
 a harmonic glide 100 -> 800 Hz with vibrato framed by silence and white noise (clean, and
@@ -26,9 +26,24 @@ resynthesis of the same clips.
   same for a naive resampling shift (formants move with the pitch) shows what losing the
   timbre reads as;
 - ``duration_change``: output samples / input samples - 1;
+- ``median_error_cents_by_shift``: the signed median of the same, per shift (a bias: the
+  f0 ratio measured against the one asked);
 - speed in multiples of real time, with WORLD analysis + synthesis at 0 semitones and the
   naive soxr resampling shift timed in the same run as references. Times are the process's
   CPU time (one thread), so other work sharing the core does not inflate them.
+
+``profile`` (with ``--profile``): where a shift's time goes. Each WORLD stage of
+:func:`wavesmith.pitch.shift` (the trackers, StoneMask, CheapTrick, D4C, synthesis, and the
+polyphony check) timed alone on the speech and note clips, in multiples of real time; the
+shift's speed is about one over the sum of the inverses of its stages.
+
+``speaker`` (with ``--speaker N``; needs the ``bench`` extra): does a shifted voice stay the
+same speaker? Up to two clips each of N speakers drawn from /work/speech (clips of 2-8 s;
+a speaker with none adds nothing, so ``speakers`` may be under N), shifted by
+each tracker over the same shifts; the Resemblyzer similarity (benchmarks/judges.py) of each
+output to its input, median and minimum per shift (0 semitones is WORLD's round trip), with
+the naive resampling shift beside it, and as yardsticks the similarity of two clips of one
+speaker and of two speakers (medians over pairs).
 """
 
 from __future__ import annotations
@@ -43,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pitch_sources import INSTRUMENTS, REAL, render_melodies, soundfont_notes, sweep  # noqa: E402
+from pitch_sources import INSTRUMENTS, REAL, SPEECH, render_melodies, soundfont_notes, sweep  # noqa: E402
 
 from wavesmith import analysis as AN  # noqa: E402
 from wavesmith import audio as A  # noqa: E402
@@ -134,7 +149,7 @@ def bench_pitch(clips: dict[str, list[tuple[np.ndarray, int]]], shifts: list[flo
                     env_naive.append(float(np.abs(e_out - e_in).mean()))
         g["naive_resample_envelope_change_db"] = round(float(np.mean(env_naive)), 2)
         for m in trackers:
-            errors, per_shift, env, dur, elapsed = [], {}, [], [], 0.0
+            errors, per_shift, bias, env, dur, elapsed = [], {}, {}, [], [], 0.0
             for s in shifts:
                 shift_err = []
                 for (x, sr), f_in, e_in in zip(items, ref_f0, ref_env, strict=True):
@@ -145,22 +160,108 @@ def bench_pitch(clips: dict[str, list[tuple[np.ndarray, int]]], shifts: list[flo
                     dur.append(len(y) / len(x) - 1)
                     f_out = AN.track_f0(y, sr)
                     both = f_in.voiced & f_out.voiced
-                    shift_err.append(np.abs(1200 * np.log2(f_out.f0[both] / f_in.f0[both]) - 100 * s))
+                    shift_err.append(1200 * np.log2(f_out.f0[both] / f_in.f0[both]) - 100 * s)
                     e_out = mel_envelope(y, sr, f_out)
                     if e_in is not None and e_out is not None:
                         env.append(float(np.abs(e_out - e_in).mean()))
-                shift_err = np.concatenate(shift_err)
+                signed = np.concatenate(shift_err)
+                shift_err = np.abs(signed)
                 per_shift[f"{s:+g}"] = round(float(np.median(shift_err)), 2)
+                bias[f"{s:+g}"] = round(float(np.median(signed)), 2)
                 errors.append(shift_err)
             errors = np.concatenate(errors)
             g[m] = {"median_abs_error_cents": round(float(np.median(errors)), 2),
                     "p90_abs_error_cents": round(float(np.percentile(errors, 90)), 2),
                     "median_abs_error_cents_by_shift": per_shift,
+                    "median_error_cents_by_shift": bias,
                     "envelope_change_db": round(float(np.mean(env)), 2),
                     "max_abs_duration_change": float(np.max(np.abs(dur))),
                     "x_real_time": round(seconds * len(shifts) / elapsed, 1),
                     "speed_ratio_to_world_0_semitones": round(world_0 * len(shifts) / elapsed, 3)}
         out[group] = g
+    return out
+
+
+def profile(clips: dict[str, list[tuple[np.ndarray, int]]]) -> dict:
+    """x real time of each stage of a WORLD pitch shift, per group of clips (CPU time, one thread)."""
+    import pyworld
+
+    out: dict = {}
+    for group, items in clips.items():
+        seconds = sum(len(x) / sr for x, sr in items)
+        spent: dict[str, float] = {}
+
+        def timed(stage, fn, *a, spent=spent, **k):
+            t = time.process_time()
+            r = fn(*a, **k)
+            spent[stage] = spent.get(stage, 0.0) + time.process_time() - t
+            return r
+
+        for x, sr in items:
+            if sr < 16000:  # as pitch.shift does
+                x, sr = A.resample(x[None], sr, 16000)[0].astype(np.float64), 16000
+            kw = {"f0_floor": AN.F0_FLOOR, "f0_ceil": AN.F0_CEIL, "frame_period": AN.FRAME_PERIOD_MS}
+            f0, t = timed("harvest", pyworld.harvest, x, sr, **kw)
+            f0d, td = timed("dio", pyworld.dio, x, sr, **kw)
+            timed("stonemask (after dio)", pyworld.stonemask, x, f0d, td, sr)
+            timed("yin (ours)", AN.track_f0, x, sr, "yin")
+            fft = pyworld.get_cheaptrick_fft_size(sr, AN.F0_FLOOR)
+            sp = timed("cheaptrick", pyworld.cheaptrick, x, f0, t, sr, fft_size=fft)
+            ap = timed("d4c", pyworld.d4c, x, f0, t, sr, fft_size=fft)
+            timed("synthesize", pyworld.synthesize, f0 * 1.26, sp, ap, sr, AN.FRAME_PERIOD_MS)
+            timed("polyphony check", AN.polyphony, x, sr, AN.F0Track(f0, f0 > 0, t, AN.FRAME_PERIOD_MS / 1000))
+        stages = {k: round(seconds / v, 1) for k, v in spent.items()}
+        rest = sum(spent[k] for k in ("cheaptrick", "d4c", "synthesize", "polyphony check"))
+        stages["all but the tracker"] = round(seconds / rest, 1)
+        stages["harvest share of a harvest shift"] = round(spent["harvest"] / (spent["harvest"] + rest), 3)
+        out[group] = {"seconds": round(seconds, 1), "x_real_time": stages}
+    return out
+
+
+def speaker_clips(speakers: int, per_speaker: int = 2, seed: int = 0) -> list[tuple[np.ndarray, int, str]]:
+    """``per_speaker`` clips of 2-8 s from each of ``speakers`` speakers of /work/speech (random, seeded)."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    by: dict[str, list[str]] = {}
+    for r in csv.DictReader(open(SPEECH / "metadata.csv")):
+        by.setdefault(r["speaker"], []).append(r["path"])
+    out = []
+    for who in rng.sample(sorted(by), min(speakers, len(by))):
+        found = 0
+        for path in rng.sample(by[who], len(by[who])):
+            if found == per_speaker:
+                break
+            x, sr = A.read(SPEECH / path)
+            if 2.0 <= x.shape[-1] / sr <= 8.0:
+                out.append((x.mean(0).astype(np.float64), sr, who))
+                found += 1
+    return out
+
+
+def bench_speaker(items: list[tuple[np.ndarray, int, str]], shifts: list[float], trackers: list[str]) -> dict:
+    """Resemblyzer similarity of each shifted clip to its input, per shift and method."""
+    import judges
+
+    d_in = [judges.dvector(x, sr) for x, sr, _ in items]
+    same, other = [], []
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            (same if items[i][2] == items[j][2] else other).append(judges.similarity(d_in[i], d_in[j]))
+    out: dict = {"clips": len(items), "speakers": len({w for _, _, w in items}),
+                 "same_speaker_other_clip_median": round(float(np.median(same)), 3) if same else None,
+                 "other_speaker_median": round(float(np.median(other)), 3) if other else None}
+    methods = {f"world_{m}": (lambda x, sr, s, m=m: shift(x[None], sr, PitchSettings(semitones=s, tracker=m))[0][0])
+               for m in trackers}
+    methods["naive_resample"] = naive_shift
+    for name, fn in methods.items():
+        per: dict = {}
+        for s in shifts:
+            sims = [judges.similarity(judges.dvector(fn(x, sr, s), sr), d) for (x, sr, _), d in zip(items, d_in,
+                                                                                                   strict=True)]
+            per[f"{s:+g}"] = {"median": round(float(np.median(sims)), 3), "min": round(float(np.min(sims)), 3)}
+        out[name] = per
     return out
 
 
@@ -214,6 +315,9 @@ def main() -> int:
     ap.add_argument("--transfer-run", help="a ddsp run: also measure transfer onto its timbre")
     ap.add_argument("--transfer-semitones", type=float, default=0.0)
     ap.add_argument("--skip-pitch", action="store_true", help="leave out the pitch part")
+    ap.add_argument("--profile", action="store_true", help="also time each WORLD stage of a shift")
+    ap.add_argument("--speaker", type=int, default=0, metavar="N",
+                    help="also judge speaker similarity on 2 clips each of N speakers (needs Resemblyzer)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     trackers = args.trackers.split(",")
@@ -227,6 +331,10 @@ def main() -> int:
     shifts = [float(s) for s in np.arange(-12, 12 + 1e-9, args.step)]
     if not args.skip_pitch:
         result["pitch"] = bench_pitch(clips, shifts, args.pitch_trackers.split(","))
+    if args.profile:
+        result["profile"] = profile(clips)
+    if args.speaker:
+        result["speaker"] = bench_speaker(speaker_clips(args.speaker), shifts, args.pitch_trackers.split(","))
     if args.transfer_run:
         with tempfile.TemporaryDirectory() as tmp:
             inputs = {"clarinet_melodies": render_melodies(Path(tmp) / "clarinet", 71, 62, 84, 6, 4.0, seed=7),

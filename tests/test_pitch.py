@@ -135,3 +135,36 @@ def test_8khz_audio_keeps_its_voice(voice):
     assert b.voiced.mean() > 0.9
     both = a.voiced & b.voiced
     assert abs(np.median(1200 * np.log2(b.f0[both] / a.f0[both])) - 300) < 10
+
+
+def test_polyphony_reads_one_voice_low_and_a_chord_high(voice):
+    def score(x):
+        return AN.polyphony(x, SR, AN.track_f0(x, SR))
+
+    n = voice.shape[-1]
+    noise = 0.1 * np.random.default_rng(0).standard_normal(n)
+    third = voice[0] + vowel(f0=150.0 * 2 ** (4 / 12), formant=1400.0)[0, :n]  # a major third
+    octave = voice[0] + vowel(f0=300.0, formant=1400.0)[0, :n]  # every partial a harmonic of 150 Hz
+    assert score(voice) < AN.POLYPHONY_WARN / 4
+    sine = 0.5 * np.sin(2 * np.pi * 300.0 * np.arange(n) / SR)  # harvest voices no bare sine: still one voice
+    assert score(sine) < AN.POLYPHONY_WARN / 4
+    assert score(noise) < AN.POLYPHONY_WARN / 2
+    assert score(third) > 2 * AN.POLYPHONY_WARN
+    assert score(octave) < AN.POLYPHONY_WARN  # an octave is one voice to any f0: said in the docstring
+
+
+def test_cli_warns_in_one_line_on_a_chord_and_still_writes_it(voice, tmp_path, capsys):
+    chord = tmp_path / "chord.wav"
+    third = vowel(f0=150.0 * 2 ** (4 / 12), formant=1400.0)[0, : voice.shape[-1]]
+    sf.write(chord, voice[0] + 0.6 * third, SR)  # the lower note louder, so it is the one followed
+    one = tmp_path / "one.wav"
+    sf.write(one, voice[0], SR)
+    out = tmp_path / "out"
+    assert main(["pitch", str(one), str(chord), "--out", str(out), "--semitones", "2"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wavesmith: warning:") and "chord.wav" in err[0], err
+    assert "not sound like one pitched voice" in err[0]
+    rec = [json.loads(s) for s in (out / "generated.jsonl").read_text().splitlines()]
+    assert [r["source"] for r in rec] == [str(one), str(chord)]
+    assert rec[0]["polyphony"] < AN.POLYPHONY_WARN < rec[1]["polyphony"]
+    assert (out / "001.wav").exists()

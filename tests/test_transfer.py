@@ -41,11 +41,23 @@ def test_output_follows_the_input_melody_moved_by_semitones(run, tmp_path):
     assert rec["source"] == str(src) and rec["settings"]["semitones"] == 5 and rec["model"] == "ddsp"
 
 
-@pytest.mark.parametrize("case", ["silence", "noise", "semitones", "not_ddsp"])
+def test_a_chord_is_played_with_a_one_line_warning(run, tmp_path, capsys):
+    src = tmp_path / "chord.wav"
+    sf.write(src, tone(220.0) + 0.6 * tone(330.0), SR)  # a fifth, the lower note louder: tracked
+    out = tmp_path / "out"
+    assert main(["transfer", str(run), str(src), "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wavesmith: warning:"), err
+    assert "not sound like one pitched voice" in err[0]
+    assert (out / "000.wav").exists()
+
+
+@pytest.mark.parametrize("case", ["silence", "noise", "semitones", "not_ddsp", "chord"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, case):
     src = tmp_path / "in.wav"
     noise = 0.3 * np.random.default_rng(0).standard_normal(SR)
-    audio = {"silence": np.zeros(SR), "noise": noise}.get(case, tone(220.0))
+    chord = tone(220.0) + tone(277.2)  # equal notes: no pitch is followed at all
+    audio = {"silence": np.zeros(SR), "noise": noise, "chord": chord}.get(case, tone(220.0))
     sf.write(src, audio, SR)
     target = run
     if case == "not_ddsp":
@@ -60,5 +72,6 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, capsys, 
     assert main(["transfer", str(target), str(src), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("wavesmith: error:"), err
-    expect = {"silence": "silent", "noise": "no pitch", "semitones": "--semitones", "not_ddsp": "ddsp"}[case]
+    expect = {"silence": "silent", "noise": "no pitch", "semitones": "--semitones", "not_ddsp": "ddsp",
+              "chord": "chord or a mix"}[case]
     assert expect in err[0] and not out.exists()

@@ -17,6 +17,9 @@ Three f0 trackers sit behind :func:`track_f0` (``benchmarks/pitch_timbre.py --js
 :func:`decompose` / :func:`synthesize` split a clip into WORLD's excitation (f0 and band
 aperiodicity) and spectral envelope (CheapTrick, Morise 2015) and put them back together;
 changing one while keeping the others is how :mod:`wavesmith.pitch` moves pitch or formants.
+
+:func:`polyphony` says how far a clip is from one voice: pitch shifting and timbre transfer
+follow one f0, and a chord or a mix loses everything that f0 does not explain.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ F0_CEIL = 1100.0  # Hz; a soprano's top and a flute's upper register fit
 TRACKERS = ("harvest", "dio", "yin")
 YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara, step 4: absolute threshold on the normalised difference
 SILENCE_DB = -60.0  # frames quieter than this (dBFS, unweighted) are never voiced by yin
+# polyphony(): a clip whose score passes this is not one voice. Calibrated by
+# benchmarks/polyphony.py: no speech clip (max 0.17) and 2% of single soundfont notes pass
+# it, every synthetic chord and 92% of soundfont dyads do; a second note needs to be within
+# about 5 dB of the first (its share of the energy is what is measured).
+POLYPHONY_WARN = 0.22
 
 
 @dataclass
@@ -234,3 +242,82 @@ def _yin(x: np.ndarray, sample_rate: int, fmin: float, fmax: float,
             shift = 0.5 * (a - cc) / denom if denom > 0 else 0.0
             f0[b0 + row] = sample_rate / (t + float(np.clip(shift, -0.5, 0.5)))
     return f0, times
+
+
+def polyphony(x: np.ndarray, sample_rate: int, track: F0Track, stride: int = 4) -> float:
+    """How much of a clip one f0 leaves unexplained: 0 for one voice, near 1 for a chord.
+
+    On every ``stride``-th frame of ``track`` that sounds (within 50 dB of the loudest), a
+    100 ms Hann spectrum (40 Hz .. 5 kHz) is searched for tonal peaks: local maxima 10 dB
+    above the mean log level of the 150 Hz around them. The energy of those peaks (+-2 bins)
+    that lies off the harmonics of the frame's f0, as a share of the frame's energy, is
+    averaged over the frames. An unvoiced frame borrows the f0 of the nearest voiced one
+    within 100 ms (trackers let go of a note before its window does); further out, its
+    strongest peak stands for the f0. Noise has no such peaks, one
+    voice's peaks are its harmonics; a second note's partials, or a mix's, are left over.
+    An octave (every partial of the upper note a harmonic of the lower) reads as one voice.
+    """
+    x = mono64(x)
+    n_fft = 2 ** int(np.ceil(np.log2(0.1 * sample_rate)))
+    idx = np.arange(0, len(track.f0), stride)
+    if len(x) == 0 or len(idx) == 0:
+        return 0.0
+    f0 = _nearest_voiced(track, max_seconds=0.1)[idx]
+    centres = np.round(track.times[idx] * sample_rate).astype(np.int64)
+    padded = np.pad(x, (n_fft // 2, n_fft // 2 + 1))
+    centres = np.clip(centres, 0, len(padded) - n_fft)
+    power = np.abs(np.fft.rfft(padded[centres[:, None] + np.arange(n_fft)[None]] * np.hanning(n_fft))) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    band = (freqs >= 40.0) & (freqs < min(5000.0, 0.45 * sample_rate))
+    power, freqs = power[:, band], freqs[band]
+    level = 10 * np.log10(power + 1e-20)
+    bin_hz = sample_rate / n_fft
+    floor = _moving(level, max(3, int(round(150.0 / bin_hz))) // 2 * 2 + 1, np.mean)
+    peaks = (level == _moving(level, 5, np.max)) & (level > floor + 10.0)
+    tonal = _moving(peaks, 5, np.max)
+    # A frame with no f0 near it is read as the harmonics of its strongest peak: a pure tone the
+    # tracker does not voice (harvest voices no bare sine) is still one voice.
+    f0 = np.where(f0 > 0, f0, freqs[np.argmax(np.where(tonal, power, 0.0), axis=-1)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        harmonic_no = freqs[None] / np.where(f0 > 0, f0, np.inf)[:, None]
+    off_by_hz = np.abs(harmonic_no - np.round(harmonic_no)) * f0[:, None]
+    # A partial is the f0's when within the window's main lobe, or a tenth of f0 (vibrato smears).
+    explained = (f0[:, None] > 0) & (np.round(harmonic_no) >= 1) & (
+        off_by_hz <= np.maximum(2.5 * bin_hz, 0.1 * f0)[:, None])
+    total = power.sum(-1)
+    sounding = total > total.max() * 1e-5
+    if not sounding.any():
+        return 0.0
+    left = (power * (tonal & ~explained)).sum(-1) / np.maximum(total, 1e-20)
+    return float(left[sounding].mean())
+
+
+def polyphony_warning(path: object, score: float) -> str | None:
+    """The one-line warning for a clip of :func:`polyphony` ``score``, or None when it reads as one voice."""
+    if score <= POLYPHONY_WARN:
+        return None
+    return (f"{path} does not sound like one pitched voice (a chord, a mix, a bell?; polyphony {score:.2f} > "
+            f"{POLYPHONY_WARN:g}): one pitch is followed, so the result may be poor")
+
+
+def _nearest_voiced(track: F0Track, max_seconds: float) -> np.ndarray:
+    """``track.f0`` with each unvoiced frame given the f0 of the nearest voiced frame within ``max_seconds``."""
+    voiced = np.flatnonzero(track.voiced)
+    if len(voiced) == 0:
+        return track.f0
+    pos = np.clip(np.searchsorted(voiced, np.arange(len(track.f0))), 1, max(1, len(voiced) - 1))
+    before, after = voiced[pos - 1], voiced[np.minimum(pos, len(voiced) - 1)]
+    t = track.times
+    nearest = np.where(np.abs(t - t[before]) <= np.abs(t[after] - t), before, after)
+    near = np.abs(t[nearest] - t) <= max_seconds
+    return np.where(track.voiced, track.f0, np.where(near, track.f0[nearest], 0.0))
+
+
+def _moving(a: np.ndarray, width: int, reduce) -> np.ndarray:
+    """``reduce`` (np.mean or np.max) over a centred window of odd ``width`` along the last axis, edges held."""
+    h = width // 2
+    padded = np.pad(a, ((0, 0), (h, h)), mode="edge")
+    if reduce is np.mean:
+        c = np.cumsum(np.pad(padded.astype(np.float64), ((0, 0), (1, 0))), axis=-1)
+        return (c[:, width:] - c[:, :-width]) / width
+    return np.stack([padded[:, i: i + a.shape[1]] for i in range(width)]).max(0)

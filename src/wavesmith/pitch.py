@@ -13,7 +13,9 @@ the resonances of a voice or an instrument body) in the second; Zotkin et al. (I
 Frames stay where they were, so the duration is the input's to the sample. Stereo clips
 share one f0 contour (tracked on the mix) and keep their channels' own envelopes. Audio
 below 16 kHz is processed at 16 kHz (see :data:`MIN_WORLD_RATE`) and written at its own rate.
-Outputs are written by :func:`wavesmith.generate.save_clips` like every wavesmith output:
+A clip that is not one voice (a chord, a mix: :func:`wavesmith.analysis.polyphony`) is
+shifted all the same, with a one-line warning on stderr: only the pitch followed moves
+cleanly. Outputs are written by :func:`wavesmith.generate.save_clips` like every wavesmith output:
 watermarked, C2PA-signed, one ``generated.jsonl`` record per file naming its ``source``.
 """
 
@@ -101,25 +103,32 @@ def pitch_files(
         raise WavesmithError("give at least one audio file")
     fmt = A.check_format(format)
     out = check_output_folder(out_dir)
-    results = []
+    results, warnings = [], []
     for path in paths:
         x, rate = A.read(path)
         if x.shape[-1] == 0:
             raise WavesmithError(f"{path} holds no audio")
         y, track = shift(x, rate, settings)
+        poly = AN.polyphony(x, rate, track)
+        warning = AN.polyphony_warning(path, poly)
         if not track.voiced.any() and settings.semitones:
-            print(f"wavesmith: warning: {path}: no pitched frames found, so its pitch is unchanged",
-                  file=sys.stderr)
+            warning = (f"{path}: no pitched frames found{' (a chord or a mix?)' if warning else ''}, "
+                       "so its pitch is unchanged")
+        if warning:
+            warnings.append(warning)
         gain = min(1.0, PEAK / max(A.peak(y), 1e-9))
-        results.append((Path(path), y * gain, rate, gain, float(track.voiced.mean())))
+        results.append((Path(path), y * gain, rate, gain, float(track.voiced.mean()), poly))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
+    for warning in warnings:  # only once nothing can fail any more: an error is the only line
+        print(f"wavesmith: warning: {warning}", file=sys.stderr)
     written = []
-    for i, (path, y, rate, gain, voiced) in enumerate(results):
+    for i, (path, y, rate, gain, voiced, poly) in enumerate(results):
         record = {"index": i, "model": "world-pitch", "source": str(path), "sample_rate": rate,
                   "settings": {**asdict(settings), "format": fmt, "watermark": watermark},
-                  "gain": round(gain, 4), "voiced_fraction": round(voiced, 4)}
+                  "gain": round(gain, 4), "voiced_fraction": round(voiced, 4),
+                  "polyphony": round(poly, 4)}
         written += save_clips(y[None], rate, out, [record], format=fmt, watermark=watermark, model="world-pitch")
     return written

@@ -5,14 +5,17 @@
 synthesizer, so the input's melody and phrasing come out in the run's timbre (Engel et
 al. 2020, section 5.2). ``--semitones`` moves the melody (into the target's range, say),
 ``--loudness-db`` shifts the loudness contour. Inputs with no melody to follow (silence,
-unpitched noise) are refused; a polyphonic input is played as the one pitch the tracker
-follows. Outputs go through :func:`wavesmith.generate.save_clips` (watermark, C2PA,
-``generated.jsonl`` naming the ``source`` of each file).
+unpitched noise) are refused; a polyphonic input (a chord, a mix: scored by
+:func:`wavesmith.analysis.polyphony`) is played as the one pitch the tracker follows, with
+a one-line warning on stderr, or refused when no pitch can be followed in it. Outputs go
+through :func:`wavesmith.generate.save_clips` (watermark, C2PA, ``generated.jsonl`` naming
+the ``source`` of each file).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,9 +57,19 @@ def melody(path: str | os.PathLike, x: np.ndarray, sample_rate: int, spec: AN.Fe
         raise WavesmithError(f"{path} is silent: there is no melody to follow")
     voiced = (f0 > 0) & sounding
     if voiced.sum() < max(3, MIN_VOICED * sounding.sum()):
+        if polyphony(x, sample_rate, f0, spec) > AN.POLYPHONY_WARN:
+            raise WavesmithError(f"{path} sounds like a chord or a mix with no one pitch to follow: "
+                                 "transfer plays a melody, give it one voice or instrument")
         raise WavesmithError(f"{path} has no pitch to follow (unpitched noise or percussion): "
                              "transfer plays a melody, give it a pitched recording")
     return f0 * 2.0 ** (settings.semitones / 12.0), ld + settings.loudness_db
+
+
+def polyphony(x: np.ndarray, sample_rate: int, f0: np.ndarray, spec: AN.FeatureSpec) -> float:
+    """:func:`wavesmith.analysis.polyphony` of ``x`` with ``f0`` on ``spec``'s frame grid."""
+    times = np.arange(len(f0)) / spec.frame_rate
+    track = AN.F0Track(f0.astype(np.float64), f0 > 0, times, 1.0 / spec.frame_rate)
+    return AN.polyphony(x, sample_rate, track, stride=2)
 
 
 def transfer(
@@ -88,12 +101,15 @@ def transfer(
         fixed["label"] = torch.tensor([info.label_id(settings.label)], device=model.device)
     elif "label" in model.requires:
         raise WavesmithError(f"this run holds several timbres: choose one with --label ({', '.join(info.labels)})")
-    rendered = []
+    rendered, warnings = [], []
     for path in paths:
         x = A.load(path, info.sample_rate, 1)
         if x.shape[-1] == 0:
             raise WavesmithError(f"{path} holds no audio")
         f0, ld = melody(path, x, info.sample_rate, model.features, settings)
+        shifted = f0 / 2.0 ** (settings.semitones / 12.0)
+        if warning := AN.polyphony_warning(path, polyphony(x, info.sample_rate, shifted, model.features)):
+            warnings.append(warning)
         conditions = {"f0": torch.from_numpy(f0)[None], "loudness": torch.from_numpy(ld)[None], **fixed}
         y = model.sample(1, x.shape[-1] / info.sample_rate, conditions, seed=0)
         rendered.append((Path(path), y.cpu().numpy()))
@@ -101,6 +117,8 @@ def transfer(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
+    for warning in warnings:  # only once nothing can fail any more: an error is the only line
+        print(f"wavesmith: warning: {warning}", file=sys.stderr)
     written = []
     for i, (path, y) in enumerate(rendered):
         record = {"index": i, "model": meta["model_name"], "checkpoint": meta["path"],

@@ -10,7 +10,8 @@ def register(sub) -> None:
         help="change the pitch of audio files keeping timbre and duration, or shift their formants",
         description="Split each file into excitation (f0) and spectral envelope with the WORLD vocoder, move "
         "one, and resynthesise: --semitones changes the pitch and keeps the timbre and the duration; "
-        "--formants stretches the envelope (a smaller or larger voice) and keeps the pitch. Outputs are "
+        "--formants stretches the envelope (a smaller or larger voice) and keeps the pitch. One pitch is "
+        "followed: a chord or a mix is processed with a one-line warning. Outputs are "
         "numbered, watermarked, C2PA-signed files in DIR, each recorded in DIR/generated.jsonl with its "
         "source file and the settings.",
     )

@@ -10,7 +10,8 @@ def register(sub) -> None:
         help="play the melody of audio files with the timbre a DDSP run learned",
         description="Track each file's f0 and loudness and play them with the synthesizer a DDSP run learned "
         "(wavesmith train DB --model ddsp): hum a tune and hear it in the run's timbre. Silence and unpitched "
-        "noise are refused; a polyphonic input is played as the one pitch the tracker follows. Outputs are "
+        "noise are refused; a polyphonic input (a chord, a mix) is played as the one pitch the tracker follows, "
+        "with a warning. Outputs are "
         "numbered, watermarked, C2PA-signed files in DIR, recorded in DIR/generated.jsonl with their source.",
     )
     p.add_argument("run", metavar="RUN", help="run directory or checkpoint file of a ddsp model")
