@@ -114,3 +114,11 @@ def test_fine_tuning_matches_speaker_and_language_rows_by_name():
     assert torch.equal(table[1], old.speaker_table.weight[-1])  # "c" starts as the unknown row
     assert torch.equal(lang[0], old.language_embed.weight[1]) and torch.equal(lang[1], old.language_embed.weight[-1])
     new.load_state_dict(w)
+
+
+def test_text_is_read_as_us_english_unless_a_language_is_named():
+    assert _toy(("be", "en-us", "fr-fr")).default_language == "en-us"
+    assert _toy(("be", "fr-fr")).default_language == "be"
+    assert _toy(()).default_language == "en-us"
+    model = _toy(("be", "en-us", "fr-fr"))
+    assert model.language_id("fr") == 2  # a bare language names the model's one variety of it

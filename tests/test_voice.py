@@ -158,7 +158,7 @@ def test_voice_file_holds_the_adaptation_and_its_record(base, cloned):
     assert [r["sha256"] for r in state["references"]] == [V.file_sha256(p) for p in base["refs"]]
     assert all(r["speech_seconds"] > 1.0 for r in state["references"])
     assert state["transcripts"] == REF_TEXTS and state["transcript_source"] == "given"
-    assert state["steps"] == 4 and state["language"] is None and state["allow_synthetic"] is False
+    assert state["steps"] == 4 and state["language"] == "en-us" and state["allow_synthetic"] is False
     assert state["speaker_vector"].shape == (model.config.speaker_dim,)
     params = model.adaptation_parameters()
     assert set(state["adapted"]) == set(params)

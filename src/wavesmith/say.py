@@ -93,7 +93,7 @@ def say(
     found = sentences_of(texts, text_file)
     out = check_output_folder(out_dir)
     model, meta, s, facts, voice_language = resolve_voice(voice, base, device)
-    language = language or voice_language or (model.languages[0] if model.languages else "en-us")
+    language = language or voice_language or model.default_language
     model.language_id(language)  # an unknown language: one line listing the supported ones
     spoken = [t for t in found if model.phoneme_ids([t], [language])[0]]
     if not spoken:

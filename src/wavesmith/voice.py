@@ -316,7 +316,7 @@ def clone(
 
     model, meta = load_base(base, device)
     rate = model.info.sample_rate
-    language = language or (model.languages[0] if model.languages else None)
+    language = language or model.default_language
     if language is not None:
         model.language_id(language)  # unknown: one line listing the supported ones
     refs = [read_reference(p, rate, allow_synthetic) for p in audio]

@@ -38,7 +38,7 @@ def _models(args) -> int:
         return 0
     print("models (wavesmith generate NAME ...):")
     for c in cards:
-        if c.get("speakers") and not c.get("labels"):  # a voice model: `say` speaks in its speakers' voices
+        if c.get("speakers"):  # a voice model: `say` speaks in its speakers' voices
             print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} speakers: {len(c['speakers'])}, "
                   f"languages: {', '.join(c.get('languages', []))}")
         else:

@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="the speaker's agreement to be cloned, in your words (required)")
     p.add_argument("--text", action="append", metavar="TRANSCRIPT",
                    help="what is said in each AUDIO file, once per file in the same order")
-    p.add_argument("--language", help="language of the references (default: the base model's first)")
+    p.add_argument("--language", help="language of the references (default: en-us when the base model speaks it)")
     p.add_argument("--base", default=None, help="base speech model: run folder, checkpoint or shipped name "
                    "(default: speech)")
     p.add_argument("--steps", type=int, help="fine-tuning steps (default: 300, 3-4.5 minutes on one CPU core)")
@@ -46,7 +46,8 @@ def register(sub) -> None:
                    help="a voice file from `wavesmith clone`, or a speaker of the base model")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the numbered files and generated.jsonl")
     p.add_argument("--text-file", metavar="FILE", help="read the text from FILE (UTF-8) instead")
-    p.add_argument("--language", help="language to speak (default: the voice's)")
+    p.add_argument("--language", help="language of the text (default: a cloned voice's own; for a speaker of the base "
+                   "model, en-us when the model speaks it)")
     p.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25-4 (default: 1)")
     p.add_argument("--pitch", type=float, default=0.0, help="pitch shift in semitones, -24..24 (default: 0)")
     p.add_argument("--seed", type=int, help="recorded with each file (default: random)")

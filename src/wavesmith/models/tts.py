@@ -242,6 +242,13 @@ class TTS(OneLossModel):
         return tuple(getattr(self.info, "languages", ()) or ())
 
     @property
+    def default_language(self) -> str:
+        """The language text is read in when none is named: US English if the model speaks it, else its first."""
+        if not self.languages or "en-us" in self.languages:
+            return "en-us"
+        return self.languages[0]
+
+    @property
     def accepts(self) -> frozenset[str]:
         return frozenset({"text", "language", "speaker", "speaker_vector"})
 
@@ -465,8 +472,8 @@ class TTS(OneLossModel):
             raise WavesmithError(f"speed must be between 0.25 and 4, not {speed}")
         if not (math.isfinite(pitch) and abs(pitch) <= 24):
             raise WavesmithError(f"pitch must be between -24 and 24 semitones, not {pitch}")
-        lang_row = self.language_id(language)
-        lang_name = language or (self.languages[0] if self.languages else "en-us")
+        lang_row = self.language_id(language or self.default_language)
+        lang_name = language or self.default_language
         seqs = self.phoneme_ids(texts, [lang_name] * len(texts))
         for text, seq in zip(texts, seqs, strict=True):
             if not seq:
