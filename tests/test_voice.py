@@ -302,3 +302,16 @@ def test_pitch_twelve_semitones_raises_voiced_phonemes_an_octave(cloned):
     assert voiced.any(), "the toy predicts some voiced phonemes"
     assert torch.allclose(raised[voiced], flat[voiced] + 1.0)
     assert torch.equal(raised[~voiced], flat[~voiced])
+
+
+@needs_espeak
+def test_the_shipped_speech_model_says_text_and_refuses_a_voice_it_never_learned(tmp_path, capsys):
+    from wavesmith.cli import main
+
+    assert main(["say", "--voice", "asterisk-it-menardi", "--out", str(tmp_path / "x"), "Ciao"]) == 2
+    assert "never learned the voice of asterisk-it-menardi" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    text = "Hello there, how are you doing today my friend?"
+    assert main(["say", "--voice", "fotaq-joe", "--out", str(tmp_path / "y"), "--seed", "1", text]) == 0
+    rec = json.loads((tmp_path / "y" / "generated.jsonl").read_text().splitlines()[0])
+    assert rec["text"] == text and rec["language"] == "en-us" and rec["watermark"]["verified"]

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from wavesmith import audio as A
+from wavesmith import shipped
 from wavesmith import text as TX
 from wavesmith import vocoder
 from wavesmith import voice as V
@@ -67,6 +68,10 @@ def resolve_voice(voice: str, base: str | None, device: str | None):
     if voice not in speakers:
         raise WavesmithError(f"{voice!r} is neither a voice file nor a speaker of {meta['base']}; known speakers: "
                              f"{', '.join(speakers) or 'none'}")
+    name = base or V.DEFAULT_BASE
+    if not Path(name).exists() and voice in shipped.card(name).get("untrained_speakers", []):
+        raise WavesmithError(f"the {name} model never learned the voice of {voice} (its recordings have no "
+                             "transcripts); choose another speaker")
     return model, meta, model.table_vector(speakers.index(voice)), {"voice": voice, "clone": False}, None
 
 
