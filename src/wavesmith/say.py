@@ -23,9 +23,8 @@ from typing import Any
 import torch
 
 from wavesmith import audio as A
-from wavesmith import shipped
+from wavesmith import shipped, vocoder
 from wavesmith import text as TX
-from wavesmith import vocoder
 from wavesmith import voice as V
 from wavesmith import watermark as W
 from wavesmith.errors import WavesmithError
