@@ -56,9 +56,10 @@ SUFFIX = ".voice"
 DEFAULT_BASE = "speech"  # the shipped base model
 MIN_SPEECH_SECONDS = 5.0
 SHORT_SECONDS = 3.0  # references with less speech than this are judged together, not alone
-# Adaptation steps: 0.6-0.85 s each on one CPU core with a base model of the default
-# Config (3.6 M parameters) and 25 s of references, so a clone takes 3-4.5 minutes.
-DEFAULT_STEPS = 50  # measured: more steps move the timbre closer but unlearn English (README, Figures)
+# Adaptation steps (0.1-0.8 s each on one CPU core with the shipped base model, by the
+# references' length). 50 by measurement on held-out voices (README, Figures): more steps
+# bring the timbre closer but unlearn how English is spoken from 15 s of other speech.
+DEFAULT_STEPS = 50
 LR_SPEAKER, LR_ADAPTERS = 3e-3, 1e-3
 MAX_BATCH = 8  # utterances per adaptation step
 MAX_BATCH_SECONDS = 30.0  # and at most this much audio (one utterance always)
