@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--work", type=Path, help="keep voices and outputs here (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base", help="base model, run or checkpoint for clone and say (default: the shipped speech)")
-    p.add_argument("--clone-steps", type=int, default=50, help="adaptation steps of each clone (clone's default)")
+    p.add_argument("--clone-steps", type=int, default=100, help="adaptation steps of each clone (clone's default)")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:

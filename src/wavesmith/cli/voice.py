@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--language", help="language of the references (default: en-us when the base model speaks it)")
     p.add_argument("--base", default=None, help="base speech model: run folder, checkpoint or shipped name "
                    "(default: speech)")
-    p.add_argument("--steps", type=int, help="fine-tuning steps (default: 50, about 10 s on one CPU core for 15 s of "
+    p.add_argument("--steps", type=int, help="fine-tuning steps (default: 100, about 15 s on one CPU core for 15 s of "
                    "speech; more: closer timbre, less clear words; 0: the speaker encoder alone)")
     p.add_argument("--allow-synthetic", action="store_true",
                    help="accept references that carry wavesmith's watermark (recorded in the voice file)")
