@@ -261,6 +261,19 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
     return out
 
 
+def open_output_folder(out: Path, warnings: list[str]) -> None:
+    """Make ``out`` (checked by :func:`check_output_folder`), then print ``warnings``.
+
+    The warnings wait until nothing can fail any more, so that an error stays the only line.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
+    for warning in warnings:
+        print(f"wavesmith: warning: {warning}", file=sys.stderr)
+
+
 def _check_writable(out: Path) -> None:
     """Refuse an ``--out`` that cannot take files, before any sampling time is spent."""
     if out.exists() and not out.is_dir():

@@ -22,7 +22,6 @@ watermarked, C2PA-signed, one ``generated.jsonl`` record per file naming its ``s
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,7 +95,7 @@ def pitch_files(
     corrupt input, or a bad setting, leaves ``out_dir`` as it was. Each output keeps its
     input's sample rate and channels.
     """
-    from wavesmith.generate import check_output_folder, save_clips
+    from wavesmith.generate import check_output_folder, open_output_folder, save_clips
 
     settings.check()
     if not paths:
@@ -118,12 +117,7 @@ def pitch_files(
             warnings.append(warning)
         gain = min(1.0, PEAK / max(A.peak(y), 1e-9))
         results.append((Path(path), y * gain, rate, gain, float(track.voiced.mean()), poly))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
-    for warning in warnings:  # only once nothing can fail any more: an error is the only line
-        print(f"wavesmith: warning: {warning}", file=sys.stderr)
+    open_output_folder(out, warnings)
     written = []
     for i, (path, y, rate, gain, voiced, poly) in enumerate(results):
         record = {"index": i, "model": "world-pitch", "source": str(path), "sample_rate": rate,

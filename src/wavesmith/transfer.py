@@ -15,7 +15,6 @@ the ``source`` of each file).
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 from wavesmith import analysis as AN
 from wavesmith import audio as A
 from wavesmith.errors import WavesmithError
-from wavesmith.generate import check_output_folder, load_model, save_clips
+from wavesmith.generate import check_output_folder, load_model, open_output_folder, save_clips
 
 MAX_SEMITONES = 24.0
 MAX_LOUDNESS_DB = 40.0
@@ -113,12 +112,7 @@ def transfer(
         conditions = {"f0": torch.from_numpy(f0)[None], "loudness": torch.from_numpy(ld)[None], **fixed}
         y = model.sample(1, x.shape[-1] / info.sample_rate, conditions, seed=0)
         rendered.append((Path(path), y.cpu().numpy()))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WavesmithError(f"cannot make --out {out}: {e.strerror or e}") from None
-    for warning in warnings:  # only once nothing can fail any more: an error is the only line
-        print(f"wavesmith: warning: {warning}", file=sys.stderr)
+    open_output_folder(out, warnings)
     written = []
     for i, (path, y) in enumerate(rendered):
         record = {"index": i, "model": meta["model_name"], "checkpoint": meta["path"],
