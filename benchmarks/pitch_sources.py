@@ -96,35 +96,25 @@ class Note:
         return midi_hz(self.midi)
 
 
+def _var(n: int) -> bytes:
+    """``n`` as a MIDI variable-length quantity."""
+    out = [n & 0x7F]
+    while n > 0x7F:
+        n >>= 7
+        out.insert(0, (n & 0x7F) | 0x80)
+    return bytes(out)
+
+
 def _midi_file(program: int, note: int, seconds: float) -> bytes:
     """A format-0 standard MIDI file: one program change and one note (120 bpm, 480 ticks/beat)."""
-    ticks = int(seconds * 960)
-
-    def var(n: int) -> bytes:
-        out = [n & 0x7F]
-        while n > 0x7F:
-            n >>= 7
-            out.insert(0, (n & 0x7F) | 0x80)
-        return bytes(out)
-
-    track = (b"\x00" + bytes([0xC0, program]) + b"\x00" + bytes([0x90, note, 100])
-             + var(ticks) + bytes([0x80, note, 0]) + b"\x00\xff\x2f\x00")
-    return (b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(track)) + track)
+    return _melody_midi(program, [(note, seconds)], velocity=100)
 
 
-def _melody_midi(program: int, notes: list[tuple[int, float]]) -> bytes:
+def _melody_midi(program: int, notes: list[tuple[int, float]], velocity: int = 90) -> bytes:
     """A format-0 MIDI file playing ``(note, seconds)`` one after another, legato (960 ticks a second)."""
-
-    def var(n: int) -> bytes:
-        out = [n & 0x7F]
-        while n > 0x7F:
-            n >>= 7
-            out.insert(0, (n & 0x7F) | 0x80)
-        return bytes(out)
-
     track = b"\x00" + bytes([0xC0, program])
     for note, seconds in notes:
-        track += b"\x00" + bytes([0x90, note, 90]) + var(int(seconds * 960)) + bytes([0x80, note, 0])
+        track += b"\x00" + bytes([0x90, note, velocity]) + _var(int(seconds * 960)) + bytes([0x80, note, 0])
     track += b"\x00\xff\x2f\x00"
     return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(track)) + track
 
