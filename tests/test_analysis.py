@@ -75,3 +75,36 @@ def test_bad_tracker_settings_are_user_errors():
         AN.track_f0(harmonic(200.0, 0.2), SR, "crepe")
     with pytest.raises(WavesmithError, match="fmin < fmax"):
         AN.track_f0(harmonic(200.0, 0.2), SR, fmin=500, fmax=100)
+
+
+def test_dio_yin_undoes_dios_octave_slips(monkeypatch):
+    # dio reads the middle of a 220 Hz tone an octave up, and one stretch as a stray subharmonic:
+    # yin's octave settles the first, yin's value replaces the second.
+    x = harmonic(220.0, 1.0)
+    real_dio = AN.pyworld.dio
+
+    def slipping_dio(*args, **kwargs):
+        f0, times = real_dio(*args, **kwargs)
+        f0 = f0.copy()
+        f0[(times > 0.3) & (times < 0.5)] *= 2.0
+        f0[(times > 0.6) & (times < 0.7)] /= 3.0
+        return f0, times
+
+    monkeypatch.setattr(AN.pyworld, "dio", slipping_dio)
+    tone = (np.arange(201) * 0.005 > 0.05) & (np.arange(201) * 0.005 < 0.95)
+    slipped = AN.track_f0(x, SR, "dio")
+    assert np.nanmax(np.abs(slipped.cents(220.0)[tone[: len(slipped.f0)]])) > 1000
+    fixed = AN.track_f0(x, SR, "dio-yin")
+    assert np.nanmax(np.abs(fixed.cents(220.0)[tone[: len(fixed.f0)]])) < 10.0
+
+
+def test_aperiodicity_is_d4c_on_every_second_frame_and_linear_between():
+    x = harmonic(150.0, 0.5) + 0.01 * np.random.default_rng(0).standard_normal(SR // 2)
+    track = AN.track_f0(x, SR, "harvest")
+    fft = AN.pyworld.get_cheaptrick_fft_size(SR, AN.F0_FLOOR)
+    full = AN.pyworld.d4c(x, track.f0, track.times, SR, fft_size=fft)
+    fast = AN._aperiodicity(x, track.f0, track.times, SR, fft)
+    assert fast.shape == full.shape
+    assert np.abs(fast[:: AN.APERIODICITY_STRIDE] - full[:: AN.APERIODICITY_STRIDE]).max() < 1e-3
+    assert np.allclose(fast[1:-1:2], 0.5 * (fast[:-2:2] + fast[2::2]))
+    assert np.abs(fast - full).mean() < 0.05

@@ -46,7 +46,7 @@ class PitchSettings:
 
     semitones: float = 0.0  # pitch change; timbre (the spectral envelope) is kept
     formants: float = 0.0  # envelope stretch along frequency, in semitones; pitch is kept
-    tracker: str = "harvest"  # f0 tracker (analysis.TRACKERS): harvest is accurate, dio ~30x faster
+    tracker: str = "dio-yin"  # f0 tracker (analysis.TRACKERS): dio-yin is fast, harvest best on speech
 
     def check(self) -> None:
         """Raise :class:`WavesmithError` for settings out of range."""

@@ -15,7 +15,7 @@ the ``source`` of each file).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +39,11 @@ class TransferSettings:
     semitones: float = 0.0  # melody transposition
     loudness_db: float = 0.0  # added to the loudness contour
     label: str | None = None  # timbre to play, for a run trained on several (labels)
+    tracker: str = "dio-yin"  # f0 tracker of the input (analysis.TRACKERS)
 
     def check(self) -> None:
+        if self.tracker not in AN.TRACKERS:
+            raise WavesmithError(f"unknown --tracker {self.tracker!r}; use one of {', '.join(AN.TRACKERS)}")
         if not np.isfinite(self.semitones) or abs(self.semitones) > MAX_SEMITONES:
             raise WavesmithError(f"--semitones must be within +-{MAX_SEMITONES:g}, not {self.semitones:g}")
         if not np.isfinite(self.loudness_db) or abs(self.loudness_db) > MAX_LOUDNESS_DB:
@@ -49,8 +52,9 @@ class TransferSettings:
 
 def melody(path: str | os.PathLike, x: np.ndarray, sample_rate: int, spec: AN.FeatureSpec,
            settings: TransferSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The contours of ``x`` (1, T), moved by ``settings``; refuses input with no melody."""
-    f0, ld = AN.contours(x, sample_rate, spec)
+    """The contours of ``x`` (1, T) on ``spec``'s grid, tracked with ``settings.tracker`` and moved by
+    ``settings``; refuses input with no melody."""
+    f0, ld = AN.contours(x, sample_rate, replace(spec, tracker=settings.tracker))
     sounding = ld > SILENT_DB
     if not sounding.any():
         raise WavesmithError(f"{path} is silent: there is no melody to follow")

@@ -255,7 +255,7 @@ def detect_upload(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def pitch_upload(root: str | os.PathLike, path: str | os.PathLike, semitones: float = 0.0, formants: float = 0.0,
-                 tracker: str = "harvest") -> dict[str, Any]:
+                 tracker: str = "dio-yin") -> dict[str, Any]:
     """``wavesmith pitch`` on an upload, into a new ``ROOT/studio/pitch-...`` folder."""
     from wavesmith.pitch import PitchSettings, pitch_files
 

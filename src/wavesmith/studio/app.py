@@ -241,7 +241,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                                 "and keep the pitch.", latex_delimiters=[])
                     t_semi = gr.Slider(-24, 24, value=0, step=0.5, label="semitones")
                     t_form = gr.Slider(-12, 12, value=0, step=0.5, label="formants (semitones)")
-                    t_tracker = gr.Radio(["harvest", "dio", "yin"], value="harvest", label="f0 tracker")
+                    t_tracker = gr.Radio(["dio-yin", "harvest", "dio", "yin"], value="dio-yin", label="f0 tracker")
                     t_pitch = gr.Button("Shift pitch")
                 with gr.Column():
                     gr.Markdown("**Timbre** (a DDSP run): play the clip's melody with the timbre the run learned.",
