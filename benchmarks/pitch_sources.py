@@ -120,8 +120,12 @@ def _melody_midi(program: int, notes: list[tuple[int, float]], velocity: int = 9
 
 
 def render_melodies(out_dir: Path, program: int, low: int, high: int, count: int, seconds: float,
-                    sample_rate: int = 16000, seed: int = 0) -> list[Path]:
-    """``count`` files of random legato melodies (MIDI notes low..high, 0.2-0.8 s each) on one instrument."""
+                    sample_rate: int = 16000, seed: int = 0, velocity: int = 90, peak: float = 0.5,
+                    prefix: str = "melody") -> list[Path]:
+    """``count`` files of random legato melodies (MIDI notes low..high, 0.2-0.8 s each) on one instrument.
+
+    Each file is scaled to the given ``peak``; ``velocity`` (1-127) sets how hard the notes are played.
+    """
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -134,13 +138,13 @@ def render_melodies(out_dir: Path, program: int, low: int, high: int, count: int
                 total += d
                 note = int(np.clip(note + rng.integers(-4, 5), low, high))
             mid = Path(tmp) / "m.mid"
-            mid.write_bytes(_melody_midi(program, notes))
-            wav = out_dir / f"melody-{program}-{i:03d}.wav"
+            mid.write_bytes(_melody_midi(program, notes, velocity))
+            wav = out_dir / f"{prefix}-{program}-{i:03d}.wav"
             subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-r", str(sample_rate),
                             "-F", str(wav), str(SOUNDFONT), str(mid)], check=True, capture_output=True)
             x, rate = sf.read(str(wav), always_2d=True)
             x = x.mean(1)[: int(seconds * rate)]
-            sf.write(str(wav), 0.5 * x / max(np.abs(x).max(), 1e-9), rate)
+            sf.write(str(wav), peak * x / max(np.abs(x).max(), 1e-9), rate)
             paths.append(wav)
     return paths
 

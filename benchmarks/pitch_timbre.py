@@ -10,11 +10,14 @@ pitches (benchmarks/pitch_sources.py). Errors in cents on frames both truly and
 detectably voiced; ``voicing_recall`` is the share of truly voiced frames found voiced,
 ``voicing_false_alarm`` the share of silent or noise frames called voiced.
 
-``transfer`` (with ``--transfer-run RUN``, a ddsp run): random melodies of clarinet and
-violin (soundfont) and the speech clips, played by the run: the median |f0 error| in cents
-between the output's f0 and the (transposed) input's on frames voiced in both, the mean
-|loudness difference| in dB on the input's sounding frames, and speed against WORLD
-resynthesis of the same clips.
+``transfer`` (with ``--transfer-run RUN``, a ddsp run or shipped name): random melodies of
+clarinet, violin and flute (soundfont) and the speech clips, played by the run: the median
+|f0 error| in cents between the output's f0 and the (transposed) input's on frames voiced in
+both, the mean |loudness difference| in dB on the input's sounding frames, and speed against
+WORLD resynthesis of the same clips. With ``--transfer-target TIMBRE`` a timbre judge (a
+log-mel CNN trained on soundfont melodies of eight instruments, its held-out accuracy
+reported) names each second of output: the share named TIMBRE, and the Frechet distance of
+its features to real TIMBRE melodies beside the distances between real timbres.
 
 ``pitch``: :func:`wavesmith.pitch.shift` over -12..+12 semitones on the first N clips of
 /work/real-audio/speech-en (8 kHz) and on the soundfont notes (16 kHz), for each tracker:
@@ -183,7 +186,11 @@ def bench_pitch(clips: dict[str, list[tuple[np.ndarray, int]]], shifts: list[flo
 
 
 def profile(clips: dict[str, list[tuple[np.ndarray, int]]]) -> dict:
-    """x real time of each stage of a WORLD pitch shift, per group of clips (CPU time, one thread)."""
+    """x real time of each stage of a WORLD pitch shift, per group of clips (CPU time, one thread).
+
+    ``d4c`` is the aperiodicity as the shift computes it (on every second frame); ``d4c on every
+    frame`` is timed beside it for reference and left out of the sums.
+    """
     import pyworld
 
     out: dict = {}
@@ -205,9 +212,11 @@ def profile(clips: dict[str, list[tuple[np.ndarray, int]]]) -> dict:
             f0d, td = timed("dio", pyworld.dio, x, sr, **kw)
             timed("stonemask (after dio)", pyworld.stonemask, x, f0d, td, sr)
             timed("yin (ours)", AN.track_f0, x, sr, "yin")
+            timed("dio-yin (all of it)", AN.track_f0, x, sr, "dio-yin")
             fft = pyworld.get_cheaptrick_fft_size(sr, AN.F0_FLOOR)
             sp = timed("cheaptrick", pyworld.cheaptrick, x, f0, t, sr, fft_size=fft)
-            ap = timed("d4c", pyworld.d4c, x, f0, t, sr, fft_size=fft)
+            timed("d4c on every frame", pyworld.d4c, x, f0, t, sr, fft_size=fft)
+            ap = timed("d4c", AN._aperiodicity, x, f0, t, sr, fft)
             timed("synthesize", pyworld.synthesize, f0 * 1.26, sp, ap, sr, AN.FRAME_PERIOD_MS)
             timed("polyphony check", AN.polyphony, x, sr, AN.F0Track(f0, f0 > 0, t, AN.FRAME_PERIOD_MS / 1000))
         stages = {k: round(seconds / v, 1) for k, v in spent.items()}
@@ -265,8 +274,52 @@ def bench_speaker(items: list[tuple[np.ndarray, int, str]], shifts: list[float],
     return out
 
 
-def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float) -> dict:
-    """f0 error and loudness L1 of a DDSP run's renderings against their inputs, and its speed."""
+# Timbres the judge tells apart: General MIDI program and melody range (MIDI notes).
+JUDGED = {"violin": (40, 55, 88), "cello": (42, 36, 67), "flute": (73, 60, 93), "clarinet": (71, 50, 86),
+          "trumpet": (56, 55, 82), "oboe": (68, 58, 89), "alto_sax": (65, 49, 80), "organ": (19, 48, 84)}
+
+
+def seconds_chunks(x: np.ndarray, sr: int, quiet_db: float = -45.0) -> list[np.ndarray]:
+    """Whole one-second pieces of ``x`` that sound (RMS within ``quiet_db`` of the clip's loudest piece)."""
+    pieces = [x[i: i + sr] for i in range(0, len(x) - sr + 1, sr)]
+    if not pieces:
+        return []
+    rms = np.array([np.sqrt(np.mean(np.square(p)) + 1e-12) for p in pieces])
+    return [p for p, r in zip(pieces, rms, strict=True) if 20 * np.log10(r / rms.max()) > quiet_db]
+
+
+def timbre_judge(tmp: Path, sr: int, per_instrument: int = 24) -> tuple:
+    """A log-mel CNN (evaluate.classifier) trained to name :data:`JUDGED` timbres from one second of a melody.
+
+    Trained on ``per_instrument`` soundfont melodies of 4 s each (seeds 500+), tested on 6 more
+    (seeds 900+). Returns (classifier, held-out accuracy, real violin features for the FD).
+    """
+    from wavesmith.evaluate import classifier
+
+    names = list(JUDGED)
+    train_x, train_y, test_x, test_y = [], [], [], []
+    for k, (name, (program, low, high)) in enumerate(JUDGED.items()):
+        for seed, count, xs, ys in ((500 + k, per_instrument, train_x, train_y), (900 + k, 6, test_x, test_y)):
+            for p in render_melodies(tmp / f"judge-{name}-{seed}", program, low, high, count, 4.0, sample_rate=sr,
+                                     seed=seed):
+                chunks = seconds_chunks(A.load(p, sr, 1)[0], sr)
+                xs += chunks
+                ys += [k] * len(chunks)
+    judge = classifier.train(train_x, np.array(train_y), names, sr, max_steps=800, max_seconds=240)
+    probs, feats = judge.predict(test_x)
+    accuracy = float(np.mean(probs.argmax(1) == np.array(test_y)))
+    return judge, accuracy, {name: feats[np.array(test_y) == k] for k, name in enumerate(names)}
+
+
+def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float, target: str | None = None,
+                   tmp: Path | None = None) -> dict:
+    """f0 error and loudness L1 of a DDSP run's renderings against their inputs, and its speed.
+
+    With ``target`` (a key of :data:`JUDGED`, the run's timbre) each output's one-second
+    pieces are also named by :func:`timbre_judge`: the share named ``target`` is the
+    recognition rate, and the Frechet distance of the judge's features to held-out real
+    ``target`` melodies is given beside the distance between real melodies of two timbres.
+    """
     import torch
 
     from wavesmith.generate import load_model
@@ -276,8 +329,16 @@ def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float) ->
     model, meta = load_model(run, "cpu")
     sr, spec = model.info.sample_rate, model.features
     out: dict = {"run": meta["path"], "step": meta["step"], "semitones": semitones}
+    judge = None
+    if target:
+        from wavesmith.evaluate.metrics import frechet_of
+
+        judge, accuracy, real = timbre_judge(tmp, sr)
+        others = {n: round(frechet_of(real[target], f), 1) for n, f in real.items() if n != target}
+        out["judge"] = {"timbres": list(JUDGED), "held_out_accuracy": round(accuracy, 3),
+                        f"fd_real_{target}_to_real_other_timbres": others}
     for group, paths in inputs.items():
-        errors, l1, seconds, elapsed, world = [], [], 0.0, 0.0, 0.0
+        errors, l1, seconds, elapsed, world, pieces = [], [], 0.0, 0.0, 0.0, []
         for p in paths:
             x = A.load(p, sr, 1)
             seconds += x.shape[-1] / sr
@@ -289,6 +350,8 @@ def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float) ->
             t = time.process_time()
             AN.synthesize(AN.decompose(x[0], sr))
             world += time.process_time() - t
+            if judge is not None:
+                pieces += seconds_chunks(y, sr)
             f_out, ld_out = AN.contours(y, sr, spec)
             both = (f0 > 0) & (f_out > 0)
             errors.append(np.abs(1200 * np.log2(f_out[both] / f0[both])))
@@ -301,6 +364,13 @@ def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float) ->
                       "loudness_l1_db": round(float(np.concatenate(l1).mean()), 2),
                       "x_real_time": round(seconds / elapsed, 1),
                       "reference_world_resynthesis_x_real_time": round(seconds / world, 1)}
+        if judge is not None and pieces:
+            probs, feats = judge.predict(pieces)
+            named = [judge.labels[i] for i in probs.argmax(1)]
+            out[group].update({"pieces_judged": len(pieces),
+                               f"recognised_as_{target}": round(named.count(target) / len(named), 3),
+                               "named_most_often": max(set(named), key=named.count),
+                               f"fd_to_real_{target}": round(frechet_of(feats, real[target]), 1)})
     return out
 
 
@@ -314,6 +384,8 @@ def main() -> int:
     ap.add_argument("--skip-trackers", action="store_true", help="only the pitch part")
     ap.add_argument("--transfer-run", help="a ddsp run: also measure transfer onto its timbre")
     ap.add_argument("--transfer-semitones", type=float, default=0.0)
+    ap.add_argument("--transfer-target", choices=list(JUDGED),
+                    help="the run's timbre: also judge how often its output is named so, and its FD to real ones")
     ap.add_argument("--skip-pitch", action="store_true", help="leave out the pitch part")
     ap.add_argument("--profile", action="store_true", help="also time each WORLD stage of a shift")
     ap.add_argument("--speaker", type=int, default=0, metavar="N",
@@ -339,8 +411,10 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             inputs = {"clarinet_melodies": render_melodies(Path(tmp) / "clarinet", 71, 62, 84, 6, 4.0, seed=7),
                       "violin_melodies": render_melodies(Path(tmp) / "violin", 40, 62, 84, 6, 4.0, seed=8),
+                      "flute_melodies": render_melodies(Path(tmp) / "flute", 73, 62, 84, 6, 4.0, seed=9),
                       "speech": speech}
-            result["transfer"] = bench_transfer(args.transfer_run, inputs, args.transfer_semitones)
+            result["transfer"] = bench_transfer(args.transfer_run, inputs, args.transfer_semitones,
+                                                args.transfer_target, Path(tmp))
     print(json.dumps(result, indent=2 if args.json else None))
     return 0
 
