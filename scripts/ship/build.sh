@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild a shipped model from scratch: the recipe the models in src/wavesmith/data/models
 # were made with (see each NAME.json card for the steps, time and figures it got).
-#   bash scripts/ship/build.sh drums|notes REAL_AUDIO_DIR WORK_DIR
+#   bash scripts/ship/build.sh drums|notes|violin REAL_AUDIO_DIR WORK_DIR
 #   bash scripts/ship/build.sh speech SPEECH_DIR WORK_DIR
 # REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/);
 # SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
@@ -44,7 +44,19 @@ case "$name" in
       --set checkpoint_every=500 --set preview_every=1000 --set preview_seconds=4
     exit 0
     ;;
-  *) echo "usage: build.sh drums|notes REAL_AUDIO_DIR WORK_DIR, or build.sh speech SPEECH_DIR WORK_DIR" >&2; exit 2 ;;
+  violin)
+    # A DDSP timbre for `wavesmith transfer violin`: 12 minutes of random legato violin melodies
+    # (General MIDI program 40, G3-E6, each 6 s file at its own velocity and level) rendered dry
+    # from FluidR3 (MIT) at 16 kHz; f0 and loudness by harvest, once per clip.
+    WAVESMITH_REAL_AUDIO="$real" .venv/bin/python scripts/ship/render_melodies.py "$work/violin" --program 40 --low 55 --high 88 --minutes 12
+    $W db create "$work/db-violin" --sample-rate 16000 --channels 1
+    $W db add "$work/db-violin" "$work/violin" --label-from none --workers 1
+    OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-violin" --model ddsp --run "$work/run-violin" --steps 4000 \
+      --set workers=0 --set log_every=50 --set valid_every=500 --set checkpoint_every=500 --set preview_every=1000
+    exit 0
+    ;;
+  *) echo "usage: build.sh drums|notes|violin REAL_AUDIO_DIR WORK_DIR, or build.sh speech SPEECH_DIR WORK_DIR" >&2
+     exit 2 ;;
 esac
 $W db create "$work/db-$name" --sample-rate 22050
 for m in "${manifests[@]}"; do $W db add "$work/db-$name" --manifest "$m" --workers 1; done
