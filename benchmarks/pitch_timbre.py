@@ -351,7 +351,7 @@ def bench_transfer(run: str, inputs: dict[str, list[Path]], semitones: float, ta
             AN.synthesize(AN.decompose(x[0], sr))
             world += time.process_time() - t
             if judge is not None:
-                pieces += seconds_chunks(y, sr)
+                pieces += seconds_chunks(np.asarray(y).reshape(-1, y.shape[-1]).mean(0), sr)
             f_out, ld_out = AN.contours(y, sr, spec)
             both = (f0 > 0) & (f_out > 0)
             errors.append(np.abs(1200 * np.log2(f_out[both] / f0[both])))

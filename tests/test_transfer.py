@@ -97,3 +97,25 @@ def test_transfer_refuses_an_unknown_tracker(run, tmp_path):
     with pytest.raises(WavesmithError, match="unknown --tracker 'crepe'"):
         transfer(run, [src], tmp_path / "out", TransferSettings(tracker="crepe"))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_shipped_timbre_plays_by_name_and_is_listed_as_a_timbre(run, tmp_path, monkeypatch, capsys):
+    from wavesmith import shipped
+    from wavesmith.studio import api
+
+    folder = tmp_path / "models"
+    shipped.export(run, "reed", {"summary": "a test timbre.", "licence": "MIT"}, folder)
+    monkeypatch.setattr(shipped, "folder", lambda: folder)
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(220.0, 2.0), SR)
+    assert main(["transfer", "reed", str(src), "--out", str(tmp_path / "out"), "--no-watermark"]) == 0
+    rec = json.loads((tmp_path / "out" / "generated.jsonl").read_text())
+    assert rec["checkpoint"].endswith("reed.pt") and rec["settings"]["tracker"] == "dio-yin"
+    assert main(["models"]) == 0
+    assert "wavesmith transfer reed AUDIO" in capsys.readouterr().out
+    root = tmp_path / "root"
+    root.mkdir()
+    assert "reed" in api.timbres(root) and "reed" not in api.models(root)
+    made = api.transfer_upload(root, "reed", src)
+    assert len(made["files"]) == 1

@@ -36,9 +36,11 @@ def _models(args) -> int:
     if args.json:
         print(json.dumps({"models": cards, "vocoders": vocoders}, indent=2))
         return 0
-    print("models (wavesmith generate NAME ...):")
+    print("models (wavesmith generate NAME ...; voices: wavesmith say; timbres: wavesmith transfer):")
     for c in cards:
-        if c.get("speakers"):  # a voice model: `say` speaks in its speakers' voices
+        if c["model"] == "ddsp":  # a timbre: `transfer NAME AUDIO...` plays a melody with it
+            print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} (wavesmith transfer {c['name']} AUDIO...)")
+        elif c.get("speakers"):  # a voice model: `say` speaks in its speakers' voices
             print(f"  {c['name']:<12} {c['model']}, {c.get('summary', '')} speakers: {len(c['speakers'])}, "
                   f"languages: {', '.join(c.get('languages', []))}")
         else:

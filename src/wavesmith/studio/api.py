@@ -63,10 +63,19 @@ def find(root: str | os.PathLike, what: str) -> list[str]:
 
 
 def models(root: str | os.PathLike) -> list[str]:
-    """What Generate can sample: the shipped models' names, then the runs under the root."""
+    """What Generate can sample: the shipped models' names (but timbres, which play a melody), then the runs."""
     from wavesmith import shipped
 
-    return shipped.names() + [r for r in find(root, "run") if r not in shipped.names()]
+    names = [n for n in shipped.names() if shipped.card(n)["model"] != "ddsp"]
+    return names + [r for r in find(root, "run") if r not in shipped.names()]
+
+
+def timbres(root: str | os.PathLike) -> list[str]:
+    """What Transform can play a melody with: the shipped DDSP timbres, then the runs under the root."""
+    from wavesmith import shipped
+
+    names = [n for n in shipped.names() if shipped.card(n)["model"] == "ddsp"]
+    return names + [r for r in find(root, "run") if r not in shipped.names()]
 
 
 def _checkpoint(root: str | os.PathLike, name: str) -> Path:
@@ -268,15 +277,16 @@ def pitch_upload(root: str | os.PathLike, path: str | os.PathLike, semitones: fl
 
 def transfer_upload(root: str | os.PathLike, run: str, path: str | os.PathLike, semitones: float = 0.0,
                     loudness_db: float = 0.0, label: str | None = None) -> dict[str, Any]:
-    """``wavesmith transfer`` (a DDSP run under the root) on an upload, into ``ROOT/studio/transfer-...``."""
+    """``wavesmith transfer`` (a shipped timbre or a DDSP run under the root) on an upload, into
+    ``ROOT/studio/transfer-...``."""
     from wavesmith.transfer import TransferSettings, transfer
 
     if not run:
-        raise WavesmithError("timbre transfer needs a DDSP run under the root: train one in the Train tab "
-                             "with model ddsp")
+        raise WavesmithError("timbre transfer needs a timbre: a shipped one, or a DDSP run under the root "
+                             "(train one in the Train tab with model ddsp)")
     settings = TransferSettings(semitones=float(semitones), loudness_db=float(loudness_db), label=label or None)
     settings.check()
-    run_path = inside(root, run, exists=True)
+    run_path = _checkpoint(root, run)
     source = store_upload(root, path)
     folder = new_output(root, "transfer")
     return _made(root, folder, transfer(run_path, [source], folder, settings))

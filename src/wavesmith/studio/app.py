@@ -246,7 +246,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 with gr.Column():
                     gr.Markdown("**Timbre** (a DDSP run): play the clip's melody with the timbre the run learned.",
                                 latex_delimiters=[])
-                    t_run = gr.Dropdown(label="DDSP run", choices=api.find(root, "run"), allow_custom_value=True)
+                    timbres = api.timbres(root)
+                    t_run = gr.Dropdown(label="timbre (shipped, or a DDSP run)", choices=timbres,
+                                        value=timbres[0] if timbres else None, allow_custom_value=True)
                     t_tsemi = gr.Slider(-24, 24, value=0, step=1, label="transpose (semitones)")
                     t_loud = gr.Slider(-40, 40, value=0, step=1, label="loudness (dB)")
                     t_label = gr.Textbox(label="timbre label (runs trained on several)")
