@@ -119,3 +119,17 @@ def test_a_shipped_timbre_plays_by_name_and_is_listed_as_a_timbre(run, tmp_path,
     assert "reed" in api.timbres(root) and "reed" not in api.models(root)
     made = api.transfer_upload(root, "reed", src)
     assert len(made["files"]) == 1
+
+
+def test_the_shipped_violin_follows_a_melody(tmp_path):
+    # The shipped weights themselves: a two-note melody comes out at its pitch and sounding.
+    src = tmp_path / "in.wav"
+    sf.write(src, np.concatenate([tone(330.0), tone(440.0)]), SR)
+    assert main(["transfer", "violin", str(src), "--out", str(tmp_path / "out"), "--no-watermark"]) == 0
+    y, rate = A.read(tmp_path / "out" / "000.wav")
+    track = AN.track_f0(y[0], rate, "harvest")
+    first = (track.times > 0.2) & (track.times < 0.8)
+    second = (track.times > 1.2) & (track.times < 1.8)
+    assert np.nanmedian(np.abs(track.cents(330.0)[first])) < 30
+    assert np.nanmedian(np.abs(track.cents(440.0)[second])) < 30
+    assert 20 * np.log10(np.sqrt(np.mean(y**2))) > -40
