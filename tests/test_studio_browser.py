@@ -1,8 +1,10 @@
 """``wavesmith serve`` in a real browser: the server in a subprocess, headless Chromium through selenium.
 
-Each tab renders; Generate makes a playable file from the shipped ``drums`` model; Detect
-says a marked file is marked and refuses a corrupt one (and the server keeps serving); a
-path outside the root is refused; and every resource the page loaded came from the server.
+Each tab renders; Generate makes a playable file from the shipped ``drums`` model; Transform
+plays an uploaded melody with the shipped ``violin``; Voice speaks a typed sentence with a
+speaker of the shipped ``speech`` model; Detect says a marked file is marked and refuses a
+corrupt one (and the server keeps serving); a path outside the root is refused; and every
+resource the page loaded came from the server.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     sf.write(base / "plain.wav", noise, 16000)
     mark_file(base / "plain.wav", base / "marked.wav", payload=1234)
     (base / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 20)
-    return {"root": root, "marked": base / "marked.wav", "corrupt": base / "corrupt.wav"}
+    t = np.arange(16000) / 16000
+    melody = np.concatenate([0.3 * np.sin(2 * np.pi * f * t) for f in (392.0, 440.0)]).astype(np.float32)
+    sf.write(base / "melody.wav", melody, 16000)
+    return {"root": root, "marked": base / "marked.wav", "corrupt": base / "corrupt.wav",
+            "melody": base / "melody.wav"}
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +184,22 @@ def test_the_studio_in_a_browser(server, driver, files):
     upload.send_keys(str(files["marked"]))
     said = _wait_text(driver, "d-status", "Marked")
     assert "Payload 1234" in said and "Content Credentials" in said
+
+    # Transform: the shipped violin (the timbre offered first) plays an uploaded melody
+    _tab(driver, "Transform")
+    driver.find_element(By.CSS_SELECTOR, "#t-in input[type=file]").send_keys(str(files["melody"]))
+    time.sleep(1.0)  # the upload lands in the component before the click reads it
+    driver.find_element(By.ID, "t-transfer").click()
+    assert "transfer-" in _wait_text(driver, "t-status", "wrote", timeout=120)
+
+    # Voice: a speaker of the shipped speech model says a typed sentence
+    _tab(driver, "Voice")
+    driver.find_element(By.CSS_SELECTOR, "#v-text textarea").send_keys("Hello from the studio.")
+    voice = driver.find_element(By.CSS_SELECTOR, "#v-voice input")
+    voice.click()
+    voice.send_keys("asterisk-allison", Keys.ENTER)
+    driver.find_element(By.ID, "v-say").click()
+    assert "wrote 1 file(s)" in _wait_text(driver, "v-status", "wrote", timeout=180)
 
     # nothing the page loaded came from anywhere but the studio
     remote = driver.execute_script(

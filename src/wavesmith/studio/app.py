@@ -207,13 +207,14 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                                              value=bases[0] if bases else None)
                 v_clone = gr.Button("Clone")
                 with gr.Row():
-                    v_text = gr.Textbox(label="text to say", lines=3, scale=3)
+                    v_text = gr.Textbox(label="text to say", lines=3, scale=3, elem_id="v-text")
                     with gr.Column():
                         v_voice = gr.Dropdown(label="voice: a cloned voice, or a speaker of the base model",
-                                              choices=api.voices(root) if on else [], allow_custom_value=True)
+                                              choices=api.voices(root) if on else [], allow_custom_value=True,
+                                              elem_id="v-voice")
                         v_speed = gr.Slider(0.25, 4, value=1, step=0.05, label="speed")
                         v_pitch = gr.Slider(-12, 12, value=0, step=0.5, label="pitch (semitones)")
-                v_say = gr.Button("Say")
+                v_say = gr.Button("Say", elem_id="v-say")
             v_status = gr.Markdown(latex_delimiters=[], elem_id="v-status")
             v_slots = slots(PLAYERS if on else 0)
 
@@ -234,7 +235,8 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
 
         # --- Transform ------------------------------------------------------------------------
         with gr.Tab("Transform", id="transform"):
-            t_in = gr.Audio(label="a clip to transform", sources=["upload", "microphone"], type="filepath")
+            t_in = gr.Audio(label="a clip to transform", sources=["upload", "microphone"], type="filepath",
+                            elem_id="t-in")
             with gr.Row():
                 with gr.Column():
                     gr.Markdown("**Pitch** (WORLD; no training): move the pitch and keep the timbre, or the formants "
@@ -252,7 +254,7 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     t_tsemi = gr.Slider(-24, 24, value=0, step=1, label="transpose (semitones)")
                     t_loud = gr.Slider(-40, 40, value=0, step=1, label="loudness (dB)")
                     t_label = gr.Textbox(label="timbre label (runs trained on several)")
-                    t_transfer = gr.Button("Transfer timbre")
+                    t_transfer = gr.Button("Transfer timbre", elem_id="t-transfer")
             t_status = gr.Markdown(elem_id="t-status", latex_delimiters=[])
             t_slots = slots(1)
             t_files = gr.File(label="download", file_count="multiple", interactive=False)
