@@ -1,7 +1,8 @@
 """Timbre transfer: play the melody of any recording with the timbre a DDSP run learned.
 
 ``wavesmith transfer RUN AUDIO... --out DIR``: the f0 and loudness contours of each input
-(:func:`wavesmith.analysis.contours`, on the model's own frame grid) drive the model's
+(:func:`wavesmith.analysis.contours`, on the model's own frame grid, f0 by ``--tracker``,
+dio-yin unless told) drive the model's
 synthesizer, so the input's melody and phrasing come out in the run's timbre (Engel et
 al. 2020, section 5.2). ``--semitones`` moves the melody (into the target's range, say),
 ``--loudness-db`` shifts the loudness contour. Inputs with no melody to follow (silence,
