@@ -278,9 +278,10 @@ def _dio_yin(x: np.ndarray, sample_rate: int, fmin: float, fmax: float,
     neighbours, then refined by StoneMask.
 
     dio finds voiced frames well but slips an octave now and then (a violin G3 read as G4 for
-    its whole length); yin rarely slips but misses voiced frames. Octaves only are borrowed
-    from yin (run on every second frame: an octave needs no finer grid), so the fine contour
-    is dio's, refined on the waveform by StoneMask as the ``dio`` tracker is.
+    its whole length); yin rarely slips but misses voiced frames. Where both are voiced, yin
+    settles the octave (and replaces a dio value that is no octave of its own); where only dio
+    is, the neighbours do. The result is refined on the waveform by StoneMask, as the ``dio``
+    tracker is.
     """
     f0, times = pyworld.dio(x, sample_rate, f0_floor=fmin, f0_ceil=fmax, frame_period=frame_period_ms)
     f0 = np.asarray(f0, dtype=np.float64)
