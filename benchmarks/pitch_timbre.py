@@ -292,7 +292,7 @@ def timbre_judge(tmp: Path, sr: int, per_instrument: int = 24) -> tuple:
     """A log-mel CNN (evaluate.classifier) trained to name :data:`JUDGED` timbres from one second of a melody.
 
     Trained on ``per_instrument`` soundfont melodies of 4 s each (seeds 500+), tested on 6 more
-    (seeds 900+). Returns (classifier, held-out accuracy, real violin features for the FD).
+    (seeds 900+). Returns (classifier, held-out accuracy, {timbre: held-out features}) for the FDs.
     """
     from wavesmith.evaluate import classifier
 
