@@ -64,18 +64,21 @@ def find(root: str | os.PathLike, what: str) -> list[str]:
 
 def models(root: str | os.PathLike) -> list[str]:
     """What Generate can sample: the shipped models' names (but timbres, which play a melody), then the runs."""
-    from wavesmith import shipped
-
-    names = [n for n in shipped.names() if shipped.card(n)["model"] != "ddsp"]
-    return names + [r for r in find(root, "run") if r not in shipped.names()]
+    return _shipped_then_runs(root, timbre=False)
 
 
 def timbres(root: str | os.PathLike) -> list[str]:
     """What Transform can play a melody with: the shipped DDSP timbres, then the runs under the root."""
+    return _shipped_then_runs(root, timbre=True)
+
+
+def _shipped_then_runs(root: str | os.PathLike, timbre: bool) -> list[str]:
+    """Shipped models that are (or are not) DDSP timbres, then the runs under the root no shipped name shadows."""
     from wavesmith import shipped
 
-    names = [n for n in shipped.names() if shipped.card(n)["model"] == "ddsp"]
-    return names + [r for r in find(root, "run") if r not in shipped.names()]
+    names = shipped.names()
+    return [n for n in names if (shipped.card(n)["model"] == "ddsp") == timbre] + \
+        [r for r in find(root, "run") if r not in names]
 
 
 def _checkpoint(root: str | os.PathLike, name: str) -> Path:
