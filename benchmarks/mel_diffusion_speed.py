@@ -1,10 +1,12 @@
 """How fast does a mel-diffusion model make audio, vocoder included?
 
     python benchmarks/mel_diffusion_speed.py --json [--model drums] [--batch 16] [--seconds 1] [--repeats 3]
+                                                   [--vocoder fast]
 
 Times ``model.sample`` for a batch of one-second clips with the model's defaults (25
 DPM-Solver++ steps, guidance as one batched call, the universal HiFi-GAN V1 decoding the
-whole batch under ``inference_mode``), split into the diffusion part and the vocoder, and
+whole batch under ``inference_mode``; ``--vocoder fast`` decodes with the distilled iSTFT
+vocoder instead), split into the diffusion part and the vocoder, and
 reports medians in multiples of real time. In the same run, interleaved, it times a plain
 reference for the same clips: the textbook pipeline (DDPM ancestral sampling over 200
 steps, the conditional and unconditional predictions as two calls, the vocoder one clip
@@ -38,12 +40,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    ap.add_argument("--vocoder", help="decode with this vocoder (e.g. fast; default: the model's own); the "
+                    "textbook reference keeps the model's own")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     model, meta = load_model(args.model, "cpu")
-    voc = V.load(model.config.vocoder)
+    voc = V.load(args.vocoder or model.config.vocoder)
+    reference_voc = V.load(model.config.vocoder)
     n = args.batch
     labels = torch.arange(n) % max(1, len(model.info.labels)) if model.info.labels else None
     conditions = {"label": labels} if labels is not None else None
@@ -65,19 +70,20 @@ def main() -> None:
                            prediction=model.config.prediction, generator=torch.Generator().manual_seed(0))
             mel = mel * model.config.mel_scale + model.config.mel_mean
             for i in range(n):
-                voc.generator(mel[i:i + 1])
+                reference_voc.generator(mel[i:i + 1])
 
     mel = ours_diffusion()
     diffusion_t, vocoder_t, total_t, reference_t = [], [], [], []
     for _ in range(args.repeats):
         diffusion_t.append(_time(ours_diffusion))
         vocoder_t.append(_time(lambda: voc(mel)))
-        total_t.append(_time(lambda: model.sample(n, args.seconds, conditions, seed=0)))
+        total_t.append(_time(lambda: model.sample(n, args.seconds, conditions, seed=0, vocoder=args.vocoder)))
         reference_t.append(_time(reference))
     window = model.max_seconds * n  # the diffusion and the vocoder make whole windows
     med = statistics.median
     result = {
-        "model": meta["path"], "batch": n, "seconds": args.seconds, "threads": torch.get_num_threads(),
+        "model": meta["path"], "vocoder": voc.name, "batch": n, "seconds": args.seconds,
+        "threads": torch.get_num_threads(),
         "sample_steps": model.config.sample_steps, "window_seconds": round(model.max_seconds, 3),
         "generate_x_realtime": round(audio_s / med(total_t), 2),
         "generate_window_x_realtime": round(window / med(total_t), 2),

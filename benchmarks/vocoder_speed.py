@@ -1,7 +1,7 @@
 """How fast does the universal HiFi-GAN vocode real speech, mixed precision against fp32?
 
     python benchmarks/vocoder_speed.py --json [--audio DIR] [--seconds 5] [--repeats 5] [--threads 1]
-                                              [--base RUN]
+                                              [--base RUN] [--fast fast|RUN|none]
 
 Vocodes the log-mel of ``--seconds`` of real speech (the ``.wav`` files under ``--audio``,
 joined in path order and resampled to the vocoder's rate; any other folder of sounds, such
@@ -15,9 +15,11 @@ output against the fp32 output: log-mel L1, log-spectral distance (dB, 1,024-poi
 and the SNR of the waveform difference; ``fp32_mel_l1_vs_input`` puts them in scale (the
 fp32 vocoder's own error on the speech it resynthesizes).
 
-With ``--base`` (a tts run folder or checkpoint) it also times speech end to end as
-``wavesmith say`` does (acoustic model, then the vocoder, one sentence at a time), for
-both paths.
+``--fast`` (default: the shipped ``fast`` iSTFT vocoder) is timed on the same frames,
+alternating with V1's fp32 path, and reported beside it with its own log-mel L1 against
+the input. With ``--base`` (a tts run folder or checkpoint) it also times speech end to
+end as ``wavesmith say`` does (acoustic model, then the vocoder, one sentence at a time),
+for V1's two paths and the fast vocoder.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--base", help="a tts run folder or checkpoint: also time speech end to end as `say` does")
+    ap.add_argument("--fast", default="fast", help="also time this vocoder (default: the shipped fast one; "
+                    "'none' to skip)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,6 +129,14 @@ def main() -> None:
         "mixed_vs_fp32_quality": quality(out, ref),
         "fp32_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
     }
+    fast = None if args.fast == "none" else V.load(args.fast)
+    if fast is not None:  # the same frames again, alternating with V1's fp32 path as the reference
+        t = timed_rounds({"fast": lambda: fast(mel), "fp32": on_path(voc, "fp32", lambda: voc(mel))}, args.repeats)
+        report["fast"] = {"name": args.fast, "x_realtime_wall": round(seconds / t["fast"]["wall_s"], 2),
+                          "x_realtime_cpu": round(seconds / t["fast"]["cpu_s"], 2),
+                          "vs_v1_fp32_cpu": round(t["fp32"]["cpu_s"] / t["fast"]["cpu_s"], 2),
+                          "mel_l1_vs_input": round(float((M.log_mel(fast(mel)[:, 0], voc.spec) - mel).abs().mean()),
+                                                   4)}
     if args.base:
         from wavesmith import voice as VO
 
@@ -132,11 +144,14 @@ def main() -> None:
         language = "en-us" if "en-us" in model.languages else model.languages[0]
         s = model.table_vector(0)
 
-        def say_all():
-            return [model.to_wave(model.synthesize([t], language, s))[0] for t in SENTENCES]
+        def say_all(vocoder=None):
+            return [model.to_wave(model.synthesize([t], language, s), vocoder)[0] for t in SENTENCES]
 
         spoken = sum(w.shape[-1] for w in say_all()) / model.info.sample_rate
-        t = timed_rounds({p: on_path(voc, p, say_all) for p in ("fp32", "mixed")}, args.repeats)
+        jobs = {p: on_path(voc, p, say_all) for p in ("fp32", "mixed")}
+        if fast is not None:
+            jobs["fast"] = lambda: say_all(args.fast)
+        t = timed_rounds(jobs, args.repeats)
         acoustic = timed_rounds({"acoustic": lambda: [model.synthesize([x], language, s) for x in SENTENCES]},
                                 args.repeats)["acoustic"]
         report["say_end_to_end"] = {

@@ -1,4 +1,4 @@
-"""Test sounds, generated, never downloaded: tones and a corpus of every format, rate and channel count."""
+"""Test sounds, generated, never downloaded: tones, a vowel-like voice, a corpus of every format and rate."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 # (extension, libsndfile format, subtype)
 FORMATS = [
@@ -46,3 +47,14 @@ def make_corpus(root: Path, n: int = 20, seconds: float = 0.5, labels=("kick", "
         data = tone(200.0 + 37.0 * i, rate, seconds, channels)
         paths.append(write(root / labels[i % len(labels)] / f"clip{i:03d}.{ext}", data, rate))
     return paths
+
+
+def voiced(seconds: float = 0.75, rate: int = 22050) -> torch.Tensor:
+    """A vowel-like test signal: a gliding 140 Hz pulse train through a formant, with breath noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k * np.exp(-(((k * 140 - 700) / 600) ** 2)) for k in range(1, 40))
+    x = 0.3 * x / np.abs(x).max() + 0.003 * rng.standard_normal(len(t))
+    return torch.tensor(x, dtype=torch.float32)[None, None]

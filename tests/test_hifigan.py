@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sounds import voiced
 from toy_model import make_db
 from wavesmith import vocoder as V
 from wavesmith.checkpoint import latest
@@ -23,17 +24,6 @@ ENGINE = ["workers=0", "batch_size=2", "log_every=1", "valid_every=0", "preview_
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     return make_db(tmp_path_factory.mktemp("hifigan"))  # 8 kHz: every batch is resampled to 22.05 kHz
-
-
-def voiced(seconds: float = 0.75, rate: int = 22050) -> torch.Tensor:
-    """A vowel-like test signal: a gliding 140 Hz pulse train through a formant, with breath noise."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 140 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    x = sum(np.sin(k * phase) / k * np.exp(-(((k * 140 - 700) / 600) ** 2)) for k in range(1, 40))
-    x = 0.3 * x / np.abs(x).max() + 0.003 * rng.standard_normal(len(t))
-    return torch.tensor(x, dtype=torch.float32)[None, None]
 
 
 def test_tiny_hifigan_trains_previews_and_loads_as_a_vocoder(db, tmp_path):

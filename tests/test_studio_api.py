@@ -124,6 +124,16 @@ def test_generate_refuses_unknown_models_and_paths_outside_the_root(root):
         api.generate_clips(root, "drums", label="banjo", steps=2)
 
 
+def test_generate_decodes_with_a_chosen_vocoder_and_refuses_one_outside_the_root(root):
+    assert api.vocoders()[:1] == ["universal"] and "fast" in api.vocoders()
+    g = api.generate_clips(root, "drums", n=1, label="kick", seed=3, steps=2, vocoder="fast")
+    assert g["records"][0]["settings"]["vocoder"] == "fast"
+    with pytest.raises(WavesmithError, match="no such file"):
+        api.generate_clips(root, "drums", n=1, steps=2, vocoder="no-such-vocoder")
+    with pytest.raises(WavesmithError, match="'..'|absolute"):
+        api.generate_clips(root, "drums", n=1, steps=2, vocoder="../elsewhere")
+
+
 def test_detect_says_marked_in_plain_words(generated, tmp_path):
     r = api.detect_upload(generated["files"][0])
     assert r["watermark"] and r["words"][0].startswith("Marked") and "Content Credentials" in r["words"][1]

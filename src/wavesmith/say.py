@@ -86,12 +86,15 @@ def say(
     base: str | None = None,
     format: str = "wav",
     device: str | None = None,
+    vocoder_name: str | None = None,
 ) -> dict[str, Any]:
     """Say ``texts`` (or the text of ``text_file``) with ``voice`` into numbered files in ``out_dir``.
 
     ``voice``: a voice file, or a speaker of the base model. ``base`` defaults to the one the
     voice was cloned from (or the shipped ``speech`` model). ``language`` defaults to the
-    voice's, then the base model's first. Returns ``{"files", "seconds", "realtime", ...}``.
+    voice's, then the base model's first. ``vocoder_name`` decodes with another vocoder than
+    the base model's (a shipped name such as ``fast``, or a vocoder run).
+    Returns ``{"files", "seconds", "realtime", ...}``.
     """
     fmt = A.check_format(format)
     found = sentences_of(texts, text_file)
@@ -108,16 +111,17 @@ def say(
         print(f"wavesmith: warning: {skipped} sentence(s) with nothing speakable left out", file=sys.stderr)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     torch.manual_seed(seed)
-    vocoder.load(model.config.vocoder, model.device)  # loaded before the clock starts
+    vocoder_name = vocoder_name or model.config.vocoder
+    vocoder.load(vocoder_name, model.device)  # loaded before the clock starts (and refused before any work)
     started = time.monotonic()
-    waves = [model.to_wave(model.synthesize([t], language, s, speed, pitch))[0] for t in spoken]
+    waves = [model.to_wave(model.synthesize([t], language, s, speed, pitch), vocoder_name)[0] for t in spoken]
     spent = time.monotonic() - started
     rate = model.info.sample_rate
     seconds = sum(w.shape[-1] for w in waves) / rate
     # A short sentence ("Yes.") is padded with silence to the watermark's shortest clip: every file is marked.
     shortest = round(W.MIN_SECONDS * rate * 1.2)
     waves = [torch.nn.functional.pad(w, (0, max(0, shortest - w.shape[-1]))) for w in waves]
-    settings = {"language": language, "speed": speed, "pitch": pitch, "format": fmt}
+    settings = {"language": language, "speed": speed, "pitch": pitch, "format": fmt, "vocoder": vocoder_name}
     paths = []
     for i, (sentence, wave) in enumerate(zip(spoken, waves, strict=True)):
         record = {"index": i, "text": sentence, "voice": facts["voice"], "clone": facts["clone"],

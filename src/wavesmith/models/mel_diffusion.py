@@ -179,7 +179,7 @@ class MelDiffusion(OneLossModel):
 
     name = "mel-diffusion"
     Config = Config
-    sample_options = frozenset({"steps", "guidance", "sampler"})
+    sample_options = frozenset({"steps", "guidance", "sampler", "vocoder"})
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
@@ -308,7 +308,8 @@ class MelDiffusion(OneLossModel):
                temperature: float = 1.0, **options: Any) -> torch.Tensor:
         """``n`` clips of ``seconds`` (at most one window) at the database's rate: ``(n, 1, samples)``.
 
-        ``options``: ``steps``, ``guidance`` and ``sampler`` override the config's defaults.
+        ``options``: ``steps``, ``guidance`` and ``sampler`` override the config's defaults;
+        ``vocoder`` decodes with another vocoder than the config's (a shipped name or a run).
         ``temperature`` scales the starting noise (below 1: safer, plainer sounds).
         """
         samples = round(seconds * self.info.sample_rate)
@@ -319,8 +320,8 @@ class MelDiffusion(OneLossModel):
                                  f"not {seconds:g} s")
         from wavesmith import vocoder as V
 
+        voc = V.load(options.pop("vocoder", None) or self.config.vocoder, self.device)
         mel = self.sample_frames(n, conditions, seed, temperature=temperature, **options)
-        voc = V.load(self.config.vocoder, self.device)
         # The vocoder is local: frames past the request (plus a few for its receptive field) need no decoding.
         needed = min(self.frames, math.ceil(seconds * self.spec.frame_rate) + 8)
         wave = voc(mel[..., :needed])

@@ -198,7 +198,7 @@ class TTS(OneLossModel):
 
     name = "tts"
     Config = Config
-    sample_options = frozenset({"speed", "pitch"})
+    sample_options = frozenset({"speed", "pitch", "vocoder"})
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
@@ -506,11 +506,14 @@ class TTS(OneLossModel):
         return self.speaker_table.weight[row : row + 1].detach()
 
     @torch.no_grad()
-    def to_wave(self, mels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Waveforms ``(samples,)`` at the database's rate of log-mel frames, through the vocoder."""
+    def to_wave(self, mels: list[torch.Tensor], vocoder: str | None = None) -> list[torch.Tensor]:
+        """Waveforms ``(samples,)`` at the database's rate of log-mel frames, through ``vocoder``.
+
+        ``vocoder``: a shipped vocoder's name or a vocoder run (default: the config's).
+        """
         from wavesmith import vocoder as V
 
-        voc = V.load(self.config.vocoder, self.device)
+        voc = V.load(vocoder or self.config.vocoder, self.device)
         out = []
         for mel in mels:
             wave = voc(mel[None])[0]
@@ -524,7 +527,8 @@ class TTS(OneLossModel):
 
         ``conditions`` may also hold ``language`` (a name, or ids ``(n,)`` into the model's
         languages), ``speaker`` (ids ``(n,)``) or ``speaker_vector`` ``(n, speaker_dim)``; each
-        utterance is cut at ``seconds``. ``options``: ``speed`` and ``pitch`` (semitones).
+        utterance is cut at ``seconds``. ``options``: ``speed``, ``pitch`` (semitones) and
+        ``vocoder`` (see :meth:`to_wave`).
         """
         conditions = conditions or {}
         texts = conditions.get("text")
@@ -546,7 +550,7 @@ class TTS(OneLossModel):
         for i in range(n):  # one at a time: each text in its own language
             mels += self.synthesize([texts[i]], langs[i], s[i : i + 1], options.get("speed", 1.0),
                                     options.get("pitch", 0.0))
-        waves = self.to_wave(mels)
+        waves = self.to_wave(mels, options.get("vocoder"))
         limit = max(1, round(seconds * self.info.sample_rate))
         length = min(limit, max(w.shape[0] for w in waves))
         out = torch.zeros(n, 1, length, device=self.device)

@@ -81,6 +81,22 @@ def _shipped_then_runs(root: str | os.PathLike, timbre: bool) -> list[str]:
         [r for r in find(root, "run") if r not in names]
 
 
+def vocoders() -> list[str]:
+    """The shipped vocoders a mel-domain model may decode with (besides its own, the empty choice)."""
+    from wavesmith import vocoder as V
+
+    return list(V.SHIPPED)
+
+
+def _vocoder(root: str | os.PathLike, name: str | None) -> str | None:
+    """A vocoder choice: empty (the model's own), a shipped name, or a vocoder run under the root."""
+    from wavesmith import vocoder as V
+
+    if not name or (name in V.SHIPPED and not (Path(root) / name).exists()):
+        return name or None
+    return str(inside(root, name, exists=True))
+
+
 def _checkpoint(root: str | os.PathLike, name: str) -> Path:
     """The checkpoint file a model choice names: a shipped model, or a run folder / checkpoint under the root."""
     from wavesmith import checkpoint as ckpt
@@ -177,13 +193,16 @@ def random_clips(root: str | os.PathLike, db: str, n: int = 3, split: str | None
 def generate_clips(root: str | os.PathLike, model: str, n: int = 1, seconds: float | None = None,
                    label: str | None = None, speaker: str | None = None, seed: int | None = None,
                    temperature: float = 1.0, steps: int | None = None, guidance: float | None = None,
-                   out: str | None = None, progress: bool = False) -> dict[str, Any]:
-    """:func:`wavesmith.generate.generate` into a new folder under ``ROOT/studio`` (or ``out``)."""
+                   out: str | None = None, progress: bool = False, vocoder: str | None = None) -> dict[str, Any]:
+    """:func:`wavesmith.generate.generate` into a new folder under ``ROOT/studio`` (or ``out``).
+
+    ``vocoder``: for mel-domain models, a shipped vocoder or a vocoder run under the root
+    (empty: the model's own)."""
     from wavesmith.generate import generate
 
     path = _checkpoint(root, model)
     folder = inside(root, out) if out else new_output(root, "generate")
-    options = {"steps": int(steps) if steps else None, "guidance": guidance}
+    options = {"steps": int(steps) if steps else None, "guidance": guidance, "vocoder": _vocoder(root, vocoder)}
     paths = generate(path, folder, n=int(n), seconds=seconds or None, label=label or None, speaker=speaker or None,
                      seed=None if seed is None or seed == "" else int(seed), temperature=float(temperature),
                      options=options, progress=progress)
@@ -368,7 +387,8 @@ def voice_clone(root: str | os.PathLike, path: str | os.PathLike, consent: str, 
 
 
 def voice_say(root: str | os.PathLike, text: str, voice: str, base: str | None = None, language: str | None = None,
-              speed: float = 1.0, pitch: float = 0.0, seed: int | None = None) -> dict[str, Any]:
+              speed: float = 1.0, pitch: float = 0.0, seed: int | None = None,
+              vocoder: str | None = None) -> dict[str, Any]:
     """``wavesmith say --voice VOICE --out ROOT/studio/say-... TEXT`` (:func:`wavesmith.say.say`)."""
     if not voice_available():
         raise WavesmithError(VOICE_NEEDS)
@@ -383,5 +403,5 @@ def voice_say(root: str | os.PathLike, text: str, voice: str, base: str | None =
     target = str(inside(root, voice, exists=True)) if voice.endswith(SUFFIX) or "/" in voice else voice
     folder = new_output(root, "say")
     r = say(target, folder, texts=[text.strip()], language=language or None, speed=float(speed),
-            pitch=float(pitch), seed=seed, base=_base(root, base))
+            pitch=float(pitch), seed=seed, base=_base(root, base), vocoder_name=_vocoder(root, vocoder))
     return _made(root, folder, [Path(f) for f in r["files"]])

@@ -156,6 +156,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 g_steps = gr.Textbox(label="diffusion steps", placeholder="the model's", elem_id="g-steps",
                                      min_width=100)
                 g_guidance = gr.Textbox(label="guidance", placeholder="the model's", min_width=100)
+                g_vocoder = gr.Dropdown(label="vocoder (mel models; empty: the model's)", value="",
+                                        choices=["", *api.vocoders()], allow_custom_value=True, elem_id="g-vocoder",
+                                        min_width=100)
             g_go = gr.Button("Generate", variant="primary", elem_id="g-go")
             g_status = gr.Markdown(elem_id="g-status", latex_delimiters=[])
             g_slots = slots(PLAYERS)
@@ -171,20 +174,21 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     gr.Dropdown(choices=[""] + c["speakers"], value=""))
 
         @_refusing(1 + 3 * len(g_slots))
-        def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance,
+        def g_run(model, label, speaker, n, seconds, seed, temp, steps, guidance, vocoder,
                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - how Gradio asks for a progress bar
             r = api.generate_clips(root, model, n=n or 1, seconds=_number("seconds", seconds), label=label,
                                    speaker=speaker, seed=_number("seed", seed, int),
                                    temperature=temp if temp is not None else 1.0,
                                    steps=_number("diffusion steps", steps, int),
-                                   guidance=_number("guidance", guidance), progress=True)
+                                   guidance=_number("guidance", guidance), progress=True, vocoder=vocoder)
             seeds = ", ".join(str(x["seed"]) for x in r["records"][:PLAYERS])
             text = f"wrote {len(r['files'])} file(s) to `{r['folder']}` (seeds {seeds})" + _warnings(r)
             return [text, r["files"] + [r["records_file"]]] + fill(g_slots, r["clips"])
 
         g_model.change(g_conditions, g_model, [g_status, g_label, g_speaker])
         page.load(lambda m: g_conditions(m) if m else (skip(),) * 3, g_model, [g_status, g_label, g_speaker])
-        g_go.click(g_run, [g_model, g_label, g_speaker, g_n, g_seconds, g_seed, g_temp, g_steps, g_guidance],
+        g_go.click(g_run, [g_model, g_label, g_speaker, g_n, g_seconds, g_seed, g_temp, g_steps, g_guidance,
+                           g_vocoder],
                    [g_status, g_files, *flat(g_slots)])
 
         # --- Voice ----------------------------------------------------------------------------
@@ -214,6 +218,9 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                                               elem_id="v-voice")
                         v_speed = gr.Slider(0.25, 4, value=1, step=0.05, label="speed")
                         v_pitch = gr.Slider(-12, 12, value=0, step=0.5, label="pitch (semitones)")
+                        v_vocoder = gr.Dropdown(label="vocoder (empty: the base model's)", value="",
+                                                choices=["", *api.vocoders()], allow_custom_value=True,
+                                                elem_id="v-vocoder")
                 v_say = gr.Button("Say", elem_id="v-say")
             v_status = gr.Markdown(latex_delimiters=[], elem_id="v-status")
             v_slots = slots(PLAYERS if on else 0)
@@ -226,12 +233,12 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                     gr.Dropdown(choices=api.voices(root), value=r["voice"]))
 
         @_refusing(3 * len(v_slots))
-        def v_do_say(text, which, base, speed, pitch):
-            r = api.voice_say(root, text, which, base=base, speed=speed, pitch=pitch)
+        def v_do_say(text, which, base, speed, pitch, vocoder):
+            r = api.voice_say(root, text, which, base=base, speed=speed, pitch=pitch, vocoder=vocoder)
             return [f"wrote {len(r['files'])} file(s) to `{r['folder']}`", *fill(v_slots, r["clips"])]
 
         v_clone.click(v_do_clone, [v_in, v_consent, v_transcript, v_name, v_base], [v_status, v_voice])
-        v_say.click(v_do_say, [v_text, v_voice, v_base, v_speed, v_pitch], [v_status, *flat(v_slots)])
+        v_say.click(v_do_say, [v_text, v_voice, v_base, v_speed, v_pitch, v_vocoder], [v_status, *flat(v_slots)])
 
         # --- Transform ------------------------------------------------------------------------
         with gr.Tab("Transform", id="transform"):
