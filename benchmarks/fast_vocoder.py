@@ -1,14 +1,15 @@
-"""The fast iSTFT vocoder against the HiFi-GAN V1 it was distilled from, on audio neither trained on.
+"""A distilled vocoder against the HiFi-GAN V1 it was distilled from, on audio neither trained on.
 
-    taskset -c 1 python benchmarks/fast_vocoder.py --json [--fast fast] [--teacher universal] [--judges]
+    taskset -c 1 python benchmarks/fast_vocoder.py --json --fast RUN [--teacher universal] [--judges]
 
-Both vocoders resynthesize the same clips (log-mel frames of the recording, vocoded back),
-scored against the recording as ``benchmarks/vocoder_quality.py`` scores (``mel_l1``,
-``mr_stft``, and their in-band forms), plus ``mel_l1_to_teacher``: how far the fast
-vocoder's output is from the teacher's. Sets:
+``--fast`` is a ``distilled-vocoder`` run or checkpoint. Both vocoders resynthesize the
+same clips (log-mel frames of the recording, vocoded back), scored against the recording
+as ``benchmarks/vocoder_quality.py`` scores (``mel_l1``, ``mr_stft``, and their in-band
+forms), plus ``mel_l1_fast_to_teacher``: how far the fast vocoder's output is from the
+teacher's. Sets:
 
 - ``speech_heldout``: $WAVESMITH_HELDOUT_SPEECH (default /work/heldout-speech), voices kept out
-  of every training set (the speech model's, the fast vocoder's);
+  of every training set (the speech model's, the distilled vocoders');
 - ``drums_heldout``: the Hydrogen kits in $WAVESMITH_REAL_AUDIO/drums except Audiophob (the one
   kit the vocoder heard);
 - ``notes``: the soundfont notes of the vocoder database's test split (``--db``, when given).
@@ -63,7 +64,7 @@ def judged(clips, vocoders: dict) -> dict:
 
     out: dict = {}
     joined_real = np.concatenate([x.numpy() for _, x, _ in clips])
-    out["dnsmos_real"] = round(float(J.dnsmos(joined_real, SR)), 3)
+    out["dnsmos_real"] = round(J.dnsmos(joined_real, SR)["ovrl"], 3)
     for name, voc in vocoders.items():
         sims, outs = [], []
         with torch.inference_mode():
@@ -73,7 +74,7 @@ def judged(clips, vocoders: dict) -> dict:
                 sims.append(float(np.dot(J.dvector(x.numpy(), SR), J.dvector(y, SR))))
         out[name] = {"similarity_median": round(float(np.median(sims)), 3),
                      "similarity_min": round(float(np.min(sims)), 3),
-                     "dnsmos": round(float(J.dnsmos(np.concatenate(outs), SR)), 3)}
+                     "dnsmos": round(J.dnsmos(np.concatenate(outs), SR)["ovrl"], 3)}
     return out
 
 
@@ -100,7 +101,7 @@ def speed(vocoders: dict, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", default="fast", help="the fast vocoder (shipped name or istft-vocoder run)")
+    ap.add_argument("--fast", required=True, help="the fast vocoder: a distilled-vocoder run or checkpoint")
     ap.add_argument("--teacher", default="universal", help="the vocoder it is compared with")
     real = Path(os.environ.get("WAVESMITH_REAL_AUDIO", "/work/real-audio"))
     ap.add_argument("--speech", default=os.environ.get("WAVESMITH_HELDOUT_SPEECH", "/work/heldout-speech"))

@@ -1,12 +1,12 @@
 """How fast does a mel-diffusion model make audio, vocoder included?
 
     python benchmarks/mel_diffusion_speed.py --json [--model drums] [--batch 16] [--seconds 1] [--repeats 3]
-                                                   [--vocoder fast]
+                                                   [--vocoder NAME|RUN]
 
 Times ``model.sample`` for a batch of one-second clips with the model's defaults (25
 DPM-Solver++ steps, guidance as one batched call, the universal HiFi-GAN V1 decoding the
-whole batch under ``inference_mode``; ``--vocoder fast`` decodes with the distilled iSTFT
-vocoder instead), split into the diffusion part and the vocoder, and
+whole batch under ``inference_mode``; ``--vocoder`` decodes with another vocoder, such as a
+distilled-vocoder run), split into the diffusion part and the vocoder, and
 reports medians in multiples of real time. In the same run, interleaved, it times a plain
 reference for the same clips: the textbook pipeline (DDPM ancestral sampling over 200
 steps, the conditional and unconditional predictions as two calls, the vocoder one clip
@@ -40,8 +40,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    ap.add_argument("--vocoder", help="decode with this vocoder (e.g. fast; default: the model's own); the "
-                    "textbook reference keeps the model's own")
+    ap.add_argument("--vocoder", help="decode with this vocoder (a shipped name or a vocoder run; default: the "
+                    "model's own); the textbook reference keeps the model's own")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:

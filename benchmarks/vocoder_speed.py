@@ -1,7 +1,7 @@
 """How fast does the universal HiFi-GAN vocode real speech, mixed precision against fp32?
 
     python benchmarks/vocoder_speed.py --json [--audio DIR] [--seconds 5] [--repeats 5] [--threads 1]
-                                              [--base RUN] [--fast fast|RUN|none]
+                                              [--base RUN] [--fast RUN]
 
 Vocodes the log-mel of ``--seconds`` of real speech (the ``.wav`` files under ``--audio``,
 joined in path order and resampled to the vocoder's rate; any other folder of sounds, such
@@ -15,11 +15,11 @@ output against the fp32 output: log-mel L1, log-spectral distance (dB, 1,024-poi
 and the SNR of the waveform difference; ``fp32_mel_l1_vs_input`` puts them in scale (the
 fp32 vocoder's own error on the speech it resynthesizes).
 
-``--fast`` (default: the shipped ``fast`` iSTFT vocoder) is timed on the same frames,
-alternating with V1's fp32 path, and reported beside it with its own log-mel L1 against
-the input. With ``--base`` (a tts run folder or checkpoint) it also times speech end to
-end as ``wavesmith say`` does (acoustic model, then the vocoder, one sentence at a time),
-for V1's two paths and the fast vocoder.
+``--fast`` (a ``distilled-vocoder`` run) is timed on the same frames, alternating with
+V1's fp32 path, and reported beside it with its own log-mel L1 against the input. With
+``--base`` (a tts run folder or checkpoint) it also times speech end to end as ``wavesmith
+say`` does (acoustic model, then the vocoder, one sentence at a time), for V1's two paths
+and the ``--fast`` vocoder.
 """
 
 from __future__ import annotations
@@ -103,8 +103,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--base", help="a tts run folder or checkpoint: also time speech end to end as `say` does")
-    ap.add_argument("--fast", default="fast", help="also time this vocoder (default: the shipped fast one; "
-                    "'none' to skip)")
+    ap.add_argument("--fast", help="also time this vocoder (a distilled-vocoder run or checkpoint)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -129,7 +128,7 @@ def main() -> None:
         "mixed_vs_fp32_quality": quality(out, ref),
         "fp32_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
     }
-    fast = None if args.fast == "none" else V.load(args.fast)
+    fast = V.load(args.fast) if args.fast else None
     if fast is not None:  # the same frames again, alternating with V1's fp32 path as the reference
         t = timed_rounds({"fast": lambda: fast(mel), "fp32": on_path(voc, "fp32", lambda: voc(mel))}, args.repeats)
         report["fast"] = {"name": args.fast, "x_realtime_wall": round(seconds / t["fast"]["wall_s"], 2),

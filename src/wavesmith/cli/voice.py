@@ -55,7 +55,8 @@ def register(sub) -> None:
     p.add_argument("--base", help="base speech model (default: the one the voice was cloned from, or speech)")
     p.add_argument("--format", default="wav", choices=["wav", "flac"], help="file format (default: wav)")
     p.add_argument("--vocoder", metavar="NAME|RUN",
-                   help="vocoder (default: the base model's, universal); fast is many times quicker on a CPU")
+                   help="vocoder: a shipped name (`wavesmith models`) or a hifigan / distilled-vocoder run "
+                   "(default: the base model's, universal)")
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: the best available)")
     p.set_defaults(func=_say)
 

@@ -18,7 +18,7 @@ _MODULES = {
     "wavegan": "wavesmith.models.wavegan:WaveGAN",
     "mel-diffusion": "wavesmith.models.mel_diffusion:MelDiffusion",
     "hifigan": "wavesmith.models.hifigan:HiFiGAN",
-    "istft-vocoder": "wavesmith.models.istft_vocoder:ISTFTVocoder",
+    "distilled-vocoder": "wavesmith.models.distilled_vocoder:DistilledVocoder",
     "diffwave": "wavesmith.models.diffwave:DiffWave",
     "ddsp": "wavesmith.models.ddsp:DDSP",
     "tts": "wavesmith.models.tts:TTS",

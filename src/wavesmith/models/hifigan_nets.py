@@ -43,7 +43,26 @@ VARIANTS = {
     "v1": GeneratorShape(512, (8, 8, 2, 2), (16, 16, 4, 4), (3, 7, 11), ((1, 3, 5),) * 3, True),
     "v2": GeneratorShape(128, (8, 8, 2, 2), (16, 16, 4, 4), (3, 7, 11), ((1, 3, 5),) * 3, True),
     "v3": GeneratorShape(256, (8, 8, 4), (16, 16, 8), (3, 5, 7), ((1, 2), (2, 6), (3, 12)), False),
+    # ours, not the paper's: V1 with only its kernel-3 residual block in each stage, where V1
+    # spends nearly all its time on the kernel-7 and -11 ones; made from V1's weights by
+    # lite_from and distilled from V1 (wavesmith.models.distilled_vocoder).
+    "v1-lite": GeneratorShape(512, (8, 8, 2, 2), (16, 16, 4, 4), (3,), ((1, 3, 5),), True),
 }
+
+
+def lite_from(v1_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A ``v1-lite`` generator's weights from a V1 generator's (plain weights): each stage keeps its first block."""
+    per_stage = len(VARIANTS["v1"].block_kernels)
+    out = {}
+    for key, value in v1_state.items():
+        if key.startswith("resblocks."):
+            _, index, rest = key.split(".", 2)
+            stage, block = divmod(int(index), per_stage)
+            if block:
+                continue
+            key = f"resblocks.{stage}.{rest}"
+        out[key] = value
+    return out
 
 
 def _same(kernel: int, dilation: int = 1) -> int:

@@ -6,8 +6,9 @@ high rates. This generator never leaves the frame rate: a stack of ConvNeXt bloc
 (Liu et al., 2022: depthwise convolution, layer norm, an inverted-bottleneck MLP, a
 learned per-channel scale on the residual) turns each log-mel frame into one STFT frame,
 a log-magnitude and a phase per bin, and an inverse STFT with overlap-add makes the
-waveform. Siuzdak's Vocos (2023) showed that this design matches HiFi-GAN's quality at a
-fraction of its cost; the sizes here are ours, chosen for a CPU (see :data:`SHAPES`).
+waveform. Siuzdak's Vocos (2023), trained adversarially, showed that this design can match
+HiFi-GAN's quality at a fraction of its cost; the sizes here are ours, chosen for a CPU
+(see :data:`SHAPES`), and the training is distillation (:mod:`wavesmith.models.distilled_vocoder`).
 
 Framing follows :mod:`wavesmith.melspec`: log-mel frame ``i`` covers samples
 ``[i*hop - (n_fft-hop)/2, i*hop + (n_fft+hop)/2)``, so STFT frame ``i`` is placed there
@@ -36,7 +37,7 @@ class ISTFTShape:
 
 
 SHAPES = {
-    # 7.7 M parameters; the shipped "fast" vocoder's shape.
+    # 7.7 M parameters: the student measured in README ("Distilled vocoders").
     "base": ISTFTShape(dim=384, mult=3, layers=8, kernel=7, n_fft=1024),
     # 0.3 M parameters: for tests and quick trials.
     "tiny": ISTFTShape(dim=64, mult=2, layers=2, kernel=7, n_fft=1024),

@@ -1,6 +1,8 @@
-"""--model istft-vocoder and the shipped "fast" vocoder: a frame-rate generator with an inverse STFT."""
+"""--model distilled-vocoder (a small student fitted to a teacher vocoder) and --vocoder for generate."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -14,14 +16,12 @@ from wavesmith import vocoder as V
 from wavesmith.cli import main
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
-from wavesmith.models.hifigan import Config as HiFiGANConfig
-from wavesmith.models.hifigan import HiFiGAN
+from wavesmith.models.distilled_vocoder import Config, DistilledVocoder, spectral_loss
 from wavesmith.models.istft_nets import SHAPES, ISTFTGenerator
-from wavesmith.models.istft_vocoder import Config, ISTFTVocoder, spectral_loss
 from wavesmith.train import train
 from wavesmith.train.logs import read
 
-TINY = ["shape=tiny", "segment=2048"]
+TINY = ["student=istft-tiny", "segment=2048"]
 ENGINE = ["workers=0", "batch_size=2", "log_every=1", "valid_every=0", "preview_every=0"]
 
 
@@ -41,7 +41,7 @@ def test_overlap_add_inverts_the_melspec_framing():
 def test_the_student_learns_the_teachers_waveform():
     """Sixty steps of distillation on one voice bring the student's spectra much closer to the teacher's."""
     torch.manual_seed(0)
-    model = ISTFTVocoder(Config(shape="tiny", segment=4096, lr=1e-2), DataInfo(22050))
+    model = DistilledVocoder(Config(student="istft-tiny", segment=4096, lr=1e-2), DataInfo(22050))
     batch = {"audio": voiced(0.2).expand(2, 1, -1).clone()}
     real = model.segment(batch["audio"])
     mel = M.log_mel(real, model.spec)
@@ -69,12 +69,12 @@ def db(tmp_path_factory):
 
 def test_a_run_trains_resumes_and_decodes_as_a_vocoder(db, tmp_path):
     run = tmp_path / "run"
-    out = train(db, "istft-vocoder", run, sets=[*ENGINE, "steps=2", *TINY], progress=False)
+    out = train(db, "distilled-vocoder", run, sets=[*ENGINE, "steps=2", *TINY], progress=False)
     assert out["step"] == 2
     assert all(np.isfinite(line["loss"]) for line in read(run, "train"))
-    train(db, "istft-vocoder", run, sets=[*ENGINE, "steps=3", *TINY], resume=True, progress=False)
+    train(db, "distilled-vocoder", run, sets=[*ENGINE, "steps=3", *TINY], resume=True, progress=False)
     vocoder = V.load(run)
-    assert isinstance(vocoder.generator, ISTFTGenerator)
+    assert isinstance(vocoder.generator, ISTFTGenerator) and vocoder.mixed is vocoder.generator
     wave = vocoder(torch.randn(1, 80, 5) - 5)
     assert wave.shape == (1, 1, 5 * 256) and torch.isfinite(wave).all()
     # vocode takes the run by path, like a hifigan run.
@@ -85,54 +85,53 @@ def test_a_run_trains_resumes_and_decodes_as_a_vocoder(db, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"shape": "huge"}, "shape must be one of"),
+    ({"student": "huge"}, "student must be one of"),
     ({"segment": 1000}, "multiple of 256"),
     ({"crops": "middle"}, "crops"),
     ({"lr": 0.0}, "lr > 0"),
-    ({"init": "universal"}, "not an iSTFT vocoder"),
+    ({"log_weight": -1.0}, "log_weight"),
+    ({"init": "universal"}, "not a istft-tiny student"),
 ])
 def test_bad_settings_are_one_line_errors(change, message):
     with pytest.raises(WavesmithError, match=message):
-        ISTFTVocoder(Config(**{"shape": "tiny", **change}), DataInfo(22050))
+        DistilledVocoder(Config(**{"student": "istft-tiny", **change}), DataInfo(22050))
 
 
-def test_a_hifigan_cannot_start_from_the_fast_weights():
-    with pytest.raises(WavesmithError, match="not a HiFi-GAN generator"):
-        HiFiGAN(HiFiGANConfig(init="fast", disc_width=0.05), DataInfo(22050))
+def test_the_lite_student_starts_from_v1s_weights_and_is_lighter():
+    """hifigan-lite keeps V1's kernel-3 blocks (same tensors) and drops the kernel-7 and -11 ones."""
+    model = DistilledVocoder(Config(student="hifigan-lite"), DataInfo(22050))
+    v1 = V.load("universal").generator.state_dict()
+    mine = model.generator.state_dict()
+    assert torch.equal(mine["resblocks.1.convs1.0.weight"], v1["resblocks.3.convs1.0.weight"])  # stage 1, kernel 3
+    assert torch.equal(mine["conv_post.weight"], v1["conv_post.weight"])
+    assert sum(v.numel() for v in mine.values()) < 0.5 * sum(v.numel() for v in v1.values())
+    x = voiced(0.3)
+    y = model.vocoder().resynthesize(x, 22050)
+    assert y.shape == x.shape and torch.isfinite(y).all()
 
 
-def test_the_shipped_fast_vocoder_resynthesizes_a_voice_nearly_as_well_as_universal():
-    x = voiced(1.0)
-    errors = {}
-    for name in ("fast", "universal"):
-        y = V.load(name).resynthesize(x, 22050)
-        assert y.shape == x.shape and torch.isfinite(y).all()
-        errors[name] = float((M.log_mel(y[:, 0]) - M.log_mel(x[:, 0])).abs().mean())
-    noise = float((M.log_mel(torch.randn_like(x[:, 0]) * 0.05) - M.log_mel(x[:, 0])).abs().mean())
-    assert errors["fast"] < 1.5 * errors["universal"] + 0.05 and errors["fast"] < noise / 4, (errors, noise)
-    assert "fast" in {v["name"] for v in _vocoders_listed()}
+def test_generate_decodes_a_shipped_model_with_another_vocoder(tmp_path):
+    """--vocoder swaps the decoder of a mel-domain model: the same seed, other waveforms, recorded."""
+    clips = {}
+    for name in ("universal", "lj"):
+        out = tmp_path / name
+        assert main(["generate", "drums", "-n", "1", "--label", "kick", "--out", str(out), "--seed", "1",
+                     "--steps", "4", "--vocoder", name, "--no-trim"]) == 0
+        record = json.loads((out / "generated.jsonl").read_text().splitlines()[0])
+        assert record["settings"]["vocoder"] == name
+        clips[name], rate = sf.read(str(out / "000.wav"))
+        assert rate == 22050 and np.abs(clips[name]).max() > 0.01
+    assert clips["universal"].shape == clips["lj"].shape and not np.allclose(clips["universal"], clips["lj"])
 
 
-def _vocoders_listed():
-    import json
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "wavesmith", "models", "--json"], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout)["vocoders"]
-
-
-def test_shipped_drums_decode_through_the_fast_vocoder(tmp_path):
-    out = tmp_path / "gen"
-    assert main(["generate", "drums", "-n", "2", "--label", "kick", "--out", str(out), "--seed", "1",
-                 "--steps", "4", "--vocoder", "fast"]) == 0
-    import json
-
-    records = [json.loads(line) for line in (out / "generated.jsonl").read_text().splitlines()]
-    assert [r["settings"]["vocoder"] for r in records] == ["fast", "fast"]
-    audio, rate = sf.read(str(out / "000.wav"))
-    assert rate == 22050 and np.abs(audio).max() > 0.01
+def test_a_model_without_a_vocoder_refuses_the_flag(tmp_path, capsys):
+    run = tmp_path / "toy"
+    db = make_db(tmp_path / "db")
+    train(db, "toy_model:ToyModel", run, sets=["workers=0", "batch_size=2", "steps=1", "preview_every=0"],
+          progress=False)
+    assert main(["generate", str(run), "-n", "1", "--out", str(tmp_path / "g"), "--vocoder", "lj",
+                 "--plugin", "toy_model:ToyModel"]) == 2
+    assert "--vocoder cannot be used" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,22 +1,34 @@
-"""istft-vocoder: a fast vocoder distilled from a slower one, trained through the engine.
+"""distilled-vocoder: a smaller vocoder fitted to a slower one, trained through the engine.
 
-The generator (:mod:`wavesmith.models.istft_nets`) stays at the frame rate and ends in an
-inverse STFT, so it runs tens of times faster than HiFi-GAN V1 on a CPU. Trained from
-scratch against real recordings it would need an adversarial game of a million steps to
-learn phase. Distilled, it needs none: the teacher (a shipped vocoder or a ``hifigan``
-run, "universal" by default) is a fixed function of the log-mel frames, so its waveform,
-phase included, is a regression target the student can reach with plain losses. Each
-step crops real clips, computes their log-mel frames, has the teacher vocode them, and
-fits the student's output to the teacher's with
+Two students (``student``):
+
+- ``istft`` (and ``istft-tiny``, for tests): :mod:`wavesmith.models.istft_nets`, which stays
+  at the frame rate and ends in an inverse STFT; about 24 times as fast as HiFi-GAN V1 on
+  one CPU thread. It starts from random weights.
+- ``hifigan-lite``: HiFi-GAN V1 with one residual block per upsampling stage (kernel 3)
+  instead of three (kernels 3, 7 and 11), which is where V1 spends its time; about 3 times
+  as fast as V1. It starts from the universal V1's weights for everything it keeps
+  (``init=auto``).
+
+Trained against real recordings, a vocoder learns phase through an adversarial game of
+many steps. A teacher (a shipped vocoder or a ``hifigan`` run, "universal" by default) is
+a fixed function of the log-mel frames, so its waveform, phase included, is a target that
+plain losses can aim at. Each step crops real clips, computes their log-mel frames, has
+the teacher vocode them, and fits the student's output to the teacher's with
 
     L = sum over STFT sizes (512, 1024, 2048) of
           | |S|^0.3 - |T|^0.3 |                 (compressed magnitude)
-        + | |S|^0.3 e^(i angle S) - |T|^0.3 e^(i angle T) |   (compressed complex: phase)
+        + phase_weight * | |S|^0.3 e^(i angle S) - |T|^0.3 e^(i angle T) |   (compressed complex)
+        + log_weight * | log |S| - log |T| |      (optional: hiss and buzz in quiet bins)
       + mel_weight * | log-mel(S) - log-mel(T) |  (full band, as HiFi-GAN's mel loss)
 
 (power-law compression keeps quiet bins in play without log's blow-up at zero).
-``teacher=none`` fits the real recordings instead, for comparison; without an adversary
-that gives plausible magnitudes and muddled phase.
+``teacher=none`` fits the real recordings instead.
+
+How far that gets on a CPU is measured, not assumed: after an hour or so on one core
+neither student keeps a speaker's voice well enough to ship (README, "Distilled vocoders";
+``benchmarks/fast_vocoder.py``). Both stay quieter than the teacher in voiced sounds and
+keep a faint buzz at multiples of the frame rate (86 Hz).
 
 Validation is the mel L1 against the real recording (full band), the figure
 ``benchmarks/vocoder_quality.py`` reports for every vocoder, so runs of this model and of
@@ -35,7 +47,10 @@ import torch.nn.functional as F
 from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import Batch, DataInfo, GenerativeModel, NextBatch, Update
+from wavesmith.models.hifigan_nets import VARIANTS, Generator, lite_from
 from wavesmith.models.istft_nets import SHAPES, ISTFTGenerator
+
+STUDENTS = ("istft", "istft-tiny", "hifigan-lite")
 
 LOSS_SPEC = M.MelSpec(fmax=M.HIFIGAN.sample_rate / 2)
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) of the spectral losses
@@ -46,25 +61,31 @@ COMPRESS = 0.3
 class Config:
     """The student's size, its teacher and its losses."""
 
-    shape: str = "base"  # generator size: a key of istft_nets.SHAPES
+    student: str = "istft"  # the student network: istft, istft-tiny or hifigan-lite
     teacher: str = "universal"  # vocoder to distil (shipped name or hifigan run), or "none": fit the recordings
-    init: str = "none"  # shipped iSTFT vocoder to start from ("fast"), or "none"
+    # weights to start from: "auto" (hifigan-lite: the universal V1's; istft: random), "none",
+    # or a shipped vocoder / distilled-vocoder run with the same student
+    init: str = "auto"
     segment: int = 8192  # training crop in samples at 22.05 kHz (a multiple of 256)
     crops: str = "random"  # "start" keeps one-shots' onsets in every crop
     lr: float = 5e-4  # AdamW learning rate (the engine warms it up and decays it)
     weight_decay: float = 0.01
     mel_weight: float = 1.0
+    log_weight: float = 0.0  # weight of a log-magnitude L1 at each STFT size (it weighs quiet bins: hiss, buzz)
+    phase_weight: float = 1.0  # weight of the compressed complex L1 (0: magnitudes only, phase left free)
 
     def validate(self) -> None:
-        if self.shape not in SHAPES:
-            raise WavesmithError(f"istft-vocoder shape must be one of {', '.join(SHAPES)}, not {self.shape!r}")
+        if self.student not in STUDENTS:
+            raise WavesmithError(f"distilled-vocoder student must be one of {', '.join(STUDENTS)}, "
+                                 f"not {self.student!r}")
         if self.segment < 4 * M.HIFIGAN.hop or self.segment % M.HIFIGAN.hop:
-            raise WavesmithError(f"istft-vocoder segment must be a multiple of {M.HIFIGAN.hop} of at least "
+            raise WavesmithError(f"distilled-vocoder segment must be a multiple of {M.HIFIGAN.hop} of at least "
                                  f"{4 * M.HIFIGAN.hop}, not {self.segment}")
         if self.crops not in ("random", "start"):
-            raise WavesmithError(f"istft-vocoder crops must be random or start, not {self.crops!r}")
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.mel_weight >= 0):
-            raise WavesmithError("istft-vocoder needs lr > 0, weight_decay >= 0 and mel_weight >= 0")
+            raise WavesmithError(f"distilled-vocoder crops must be random or start, not {self.crops!r}")
+        if not (self.lr > 0 and min(self.weight_decay, self.mel_weight, self.log_weight, self.phase_weight) >= 0):
+            raise WavesmithError("distilled-vocoder needs lr > 0 and weight_decay, mel_weight, log_weight, "
+                                 "phase_weight >= 0")
 
 
 def compressed(spec: torch.Tensor) -> torch.Tensor:
@@ -73,13 +94,21 @@ def compressed(spec: torch.Tensor) -> torch.Tensor:
     return spec * power.pow((COMPRESS - 1) / 2)
 
 
-def spectral_loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Compressed magnitude and complex L1 of ``(B, T)`` waveforms, summed over :data:`RESOLUTIONS`."""
+def spectral_loss(fake: torch.Tensor, target: torch.Tensor, log_weight: float = 0.0,
+                  phase_weight: float = 1.0) -> torch.Tensor:
+    """Compressed magnitude and (``phase_weight`` times) complex L1 of ``(B, T)`` waveforms, summed over
+    :data:`RESOLUTIONS`; ``log_weight`` adds that much of the log-magnitude L1 (floored at 1e-5, -100 dB)."""
     total = fake.new_zeros(())
     for n_fft, hop in RESOLUTIONS:
         window = torch.hann_window(n_fft, device=fake.device)
-        s, t = (compressed(torch.stft(w, n_fft, hop, window=window, return_complex=True)) for w in (fake, target))
-        total = total + (s.abs() - t.abs()).abs().mean() + (s - t).abs().mean()
+        s, t = (torch.stft(w, n_fft, hop, window=window, return_complex=True) for w in (fake, target))
+        if log_weight:
+            log_s, log_t = (torch.log(x.abs().clamp_min(1e-5)) for x in (s, t))
+            total = total + log_weight * (log_s - log_t).abs().mean()
+        s, t = compressed(s), compressed(t)
+        total = total + (s.abs() - t.abs()).abs().mean()
+        if phase_weight:
+            total = total + phase_weight * (s - t).abs().mean()
     return total
 
 
@@ -88,10 +117,17 @@ def mel_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (M.log_mel(fake, LOSS_SPEC) - M.log_mel(target, LOSS_SPEC)).abs().mean()
 
 
-class ISTFTVocoder(GenerativeModel):
-    """An iSTFT generator fitted to a teacher vocoder; samples by resynthesizing ``mel_from``."""
+def student_network(student: str) -> torch.nn.Module:
+    """A fresh student generator: log-mel frames ``(B, 80, F)`` to ``(B, 1, F * 256)``."""
+    if student == "hifigan-lite":
+        return Generator(VARIANTS["v1-lite"], M.HIFIGAN.n_mels)
+    return ISTFTGenerator(SHAPES["tiny" if student == "istft-tiny" else "base"], M.HIFIGAN.n_mels, M.HIFIGAN.hop)
 
-    name = "istft-vocoder"
+
+class DistilledVocoder(GenerativeModel):
+    """A fast student generator fitted to a teacher vocoder; samples by resynthesizing ``mel_from``."""
+
+    name = "distilled-vocoder"
     Config = Config
     train_defaults = {"ema_decay": 0.999, "grad_clip": 1.0}
 
@@ -99,17 +135,21 @@ class ISTFTVocoder(GenerativeModel):
         super().__init__(config, info)
         config.validate()
         if info.channels != 1:
-            raise WavesmithError("istft-vocoder models mono audio; create the database with --channels 1")
+            raise WavesmithError("distilled-vocoder models mono audio; create the database with --channels 1")
         self.spec = M.HIFIGAN
-        self.generator = ISTFTGenerator(SHAPES[config.shape], self.spec.n_mels, self.spec.hop)
-        if config.init != "none":
+        self.generator = student_network(config.student)
+        if config.init == "auto" and config.student == "hifigan-lite":
             from wavesmith import vocoder as V
 
-            start = V.load(config.init)
-            if not isinstance(start.generator, ISTFTGenerator) or start.generator.shape != self.generator.shape:
-                raise WavesmithError(f"istft-vocoder init {config.init!r} is not an iSTFT vocoder of shape "
-                                     f"{config.shape!r}")
-            self.generator.load_state_dict(start.generator.state_dict())
+            self.generator.load_state_dict(lite_from(V.load("universal").generator.state_dict()))
+        elif config.init not in ("auto", "none"):
+            from wavesmith import vocoder as V
+
+            start = V.load(config.init).generator.state_dict()
+            mine = self.generator.state_dict()
+            if start.keys() != mine.keys() or any(start[k].shape != mine[k].shape for k in mine):
+                raise WavesmithError(f"distilled-vocoder init {config.init!r} is not a {config.student} student")
+            self.generator.load_state_dict(start)
         self._teacher: list[Any] = []  # loaded on first use, and kept out of the state dict
 
     def teacher(self):
@@ -163,7 +203,7 @@ class ISTFTVocoder(GenerativeModel):
         mel = M.log_mel(real, self.spec)
         target = self.target(real, mel)
         fake = self.generator(mel)[:, 0]
-        spectral = spectral_loss(fake, target)
+        spectral = spectral_loss(fake, target, self.config.log_weight, self.config.phase_weight)
         mel_loss = mel_l1(fake, target)
         loss = spectral + self.config.mel_weight * mel_loss
         update("generator", loss)
@@ -178,13 +218,13 @@ class ISTFTVocoder(GenerativeModel):
 
     # --- generation -----------------------------------------------------------------------
 
-    def vocoder(self, name: str = "istft-vocoder"):
+    def vocoder(self, name: str = "distilled-vocoder"):
         """This generator as a :class:`wavesmith.vocoder.Vocoder` (on this model's device)."""
-        import copy
-
         from wavesmith.vocoder import Vocoder
 
-        return Vocoder(copy.deepcopy(self.generator), self.spec, name).to(self.device)
+        generator = student_network(self.config.student)
+        generator.load_state_dict(self.generator.state_dict())
+        return Vocoder(generator, self.spec, name).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, seconds: float, conditions: dict[str, Any] | None = None, seed: int | None = None,
@@ -192,5 +232,5 @@ class ISTFTVocoder(GenerativeModel):
         """Resynthesize ``conditions["mel_from"]`` ``(n, 1, samples)`` at the database's rate (see hifigan)."""
         from wavesmith.models.hifigan import mel_from_wave
 
-        wave = mel_from_wave(conditions, self.accepts, n, self.device, "an istft-vocoder")
+        wave = mel_from_wave(conditions, self.accepts, n, self.device, "an distilled-vocoder")
         return self.vocoder().resynthesize(wave, self.info.sample_rate)
