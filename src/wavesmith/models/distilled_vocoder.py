@@ -37,16 +37,15 @@ Validation is the mel L1 against the real recording (full band), the figure
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
-from wavesmith.models.base import Batch, DataInfo, GenerativeModel, NextBatch, Update
+from wavesmith.models.base import Batch, DataInfo, NextBatch, Update
+from wavesmith.models.hifigan import VocoderModel
 from wavesmith.models.hifigan_nets import VARIANTS, Generator, lite_from
 from wavesmith.models.istft_nets import SHAPES, ISTFTGenerator
 
@@ -124,7 +123,7 @@ def student_network(student: str) -> torch.nn.Module:
     return ISTFTGenerator(SHAPES["tiny" if student == "istft-tiny" else "base"], M.HIFIGAN.n_mels, M.HIFIGAN.hop)
 
 
-class DistilledVocoder(GenerativeModel):
+class DistilledVocoder(VocoderModel):
     """A fast student generator fitted to a teacher vocoder; samples by resynthesizing ``mel_from``."""
 
     name = "distilled-vocoder"
@@ -133,10 +132,6 @@ class DistilledVocoder(GenerativeModel):
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
-        config.validate()
-        if info.channels != 1:
-            raise WavesmithError("distilled-vocoder models mono audio; create the database with --channels 1")
-        self.spec = M.HIFIGAN
         self.generator = student_network(config.student)
         if config.init == "auto" and config.student == "hifigan-lite":
             from wavesmith import vocoder as V
@@ -162,31 +157,7 @@ class DistilledVocoder(GenerativeModel):
             self._teacher.append(V.load(self.config.teacher, self.device))
         return self._teacher[0]
 
-    # --- what it takes --------------------------------------------------------------------
-
-    @property
-    def accepts(self) -> frozenset[str]:
-        return frozenset({"mel_from"})
-
-    @property
-    def requires(self) -> frozenset[str]:
-        return frozenset({"mel_from"})
-
-    @property
-    def crop_samples(self) -> int:
-        return math.ceil(self.config.segment * self.info.sample_rate / self.spec.sample_rate) + 1
-
-    @property
-    def random_crops(self) -> bool:
-        return self.config.crops == "random"
-
     # --- training -------------------------------------------------------------------------
-
-    def segment(self, audio: torch.Tensor) -> torch.Tensor:
-        """Training crops ``(B, segment)`` at 22.05 kHz from a batch's ``audio`` at the database's rate."""
-        x = M.to_rate(audio[:, 0], self.info.sample_rate, self.spec.sample_rate)
-        seg = self.config.segment
-        return F.pad(x, (0, max(0, seg - x.shape[-1])))[..., :seg]
 
     def target(self, real: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         teacher = self.teacher()
@@ -199,7 +170,7 @@ class DistilledVocoder(GenerativeModel):
                                                weight_decay=self.config.weight_decay)}
 
     def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
-        real = self.segment(next_batch()["audio"])
+        real = self.segment(next_batch()["audio"])[:, 0]
         mel = M.log_mel(real, self.spec)
         target = self.target(real, mel)
         fake = self.generator(mel)[:, 0]
@@ -212,25 +183,16 @@ class DistilledVocoder(GenerativeModel):
 
     @torch.no_grad()
     def validation_loss(self, batch: Batch) -> dict[str, float]:
-        real = self.segment(batch["audio"])
+        real = self.segment(batch["audio"])[:, 0]
         mel = mel_l1(self.generator(M.log_mel(real, self.spec))[:, 0], real)
         return {"loss": float(mel), "mel_l1": float(mel)}
 
     # --- generation -----------------------------------------------------------------------
 
-    def vocoder(self, name: str = "distilled-vocoder"):
+    def vocoder(self, name: str | None = None):
         """This generator as a :class:`wavesmith.vocoder.Vocoder` (on this model's device)."""
         from wavesmith.vocoder import Vocoder
 
         generator = student_network(self.config.student)
         generator.load_state_dict(self.generator.state_dict())
-        return Vocoder(generator, self.spec, name).to(self.device)
-
-    @torch.no_grad()
-    def sample(self, n: int, seconds: float, conditions: dict[str, Any] | None = None, seed: int | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """Resynthesize ``conditions["mel_from"]`` ``(n, 1, samples)`` at the database's rate (see hifigan)."""
-        from wavesmith.models.hifigan import mel_from_wave
-
-        wave = mel_from_wave(conditions, self.accepts, n, self.device, "an distilled-vocoder")
-        return self.vocoder().resynthesize(wave, self.info.sample_rate)
+        return Vocoder(generator, self.spec, name or self.name).to(self.device)

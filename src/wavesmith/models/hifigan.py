@@ -100,36 +100,19 @@ def plain_state(generator: nn.Module) -> dict[str, torch.Tensor]:
     return fold_weight_norm(renamed)
 
 
-class HiFiGAN(GenerativeModel):
-    """A HiFi-GAN generator with its discriminators; samples by resynthesizing ``mel_from``."""
+class VocoderModel(GenerativeModel):
+    """What the trainable vocoders share (``hifigan``, ``distilled-vocoder``): they take
+    ``mel_from``, train on crops of ``config.segment`` samples at 22.05 kHz cut from the
+    database's clips (``config.crops``: random, or "start" to keep one-shots' onsets), and
+    sample by resynthesizing through :meth:`vocoder`."""
 
-    name = "hifigan"
-    Config = Config
-    # The paper trains without weight averaging or clipping; an EMA would also hold back a
-    # short fine-tune at its starting weights.
-    train_defaults = {"ema_decay": 0.0, "grad_clip": 0.0}
+    spec = M.HIFIGAN
 
-    def __init__(self, config: Config, info: DataInfo):
+    def __init__(self, config: Any, info: DataInfo):
         super().__init__(config, info)
         config.validate()
         if info.channels != 1:
-            raise WavesmithError("hifigan models mono audio; create the database with --channels 1")
-        self.spec = M.HIFIGAN
-        generator = Generator(VARIANTS[config.variant], self.spec.n_mels)
-        start = config.start_from()
-        if start is not None:
-            from wavesmith import vocoder as V
-
-            if start not in V.SHIPPED:
-                raise WavesmithError(f"hifigan init must be one of auto, none, {', '.join(V.SHIPPED)}, not {start!r}")
-            if V.SHIPPED[start].variant != config.variant:
-                raise WavesmithError(f"the {start!r} weights are a {V.SHIPPED[start].variant} generator; "
-                                     f"set variant={V.SHIPPED[start].variant} or init=none")
-            generator.load_state_dict(V.load(start).generator.state_dict())
-        self.generator = _weight_normed(generator)  # same function; g and v train as the paper's
-        self.discriminators = HD.Discriminators(config.disc_width)
-
-    # --- what it takes --------------------------------------------------------------------
+            raise WavesmithError(f"{self.name} models mono audio; create the database with --channels 1")
 
     @property
     def accepts(self) -> frozenset[str]:
@@ -148,13 +131,54 @@ class HiFiGAN(GenerativeModel):
     def random_crops(self) -> bool:
         return self.config.crops == "random"
 
-    # --- maths ----------------------------------------------------------------------------
-
     def segment(self, audio: torch.Tensor) -> torch.Tensor:
         """Training crops ``(B, 1, segment)`` at 22.05 kHz from a batch's ``audio`` at the database's rate."""
         x = M.to_rate(audio, self.info.sample_rate, self.spec.sample_rate)
         seg = self.config.segment
         return F.pad(x, (0, max(0, seg - x.shape[-1])))[..., :seg]
+
+    def vocoder(self, name: str | None = None):
+        """This model's generator as a :class:`wavesmith.vocoder.Vocoder`."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int, seconds: float, conditions: dict[str, Any] | None = None, seed: int | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """Resynthesize ``conditions["mel_from"]`` ``(n, 1, samples)`` at the database's rate.
+
+        The output has ``mel_from``'s length (``seconds`` does not apply: a vocoder follows
+        its input); ``seed`` and ``temperature`` do not apply either (it is deterministic).
+        """
+        wave = _mel_from_wave(conditions, self.accepts, n, self.device, f"a {self.name} vocoder")
+        return self.vocoder().resynthesize(wave, self.info.sample_rate)
+
+
+class HiFiGAN(VocoderModel):
+    """A HiFi-GAN generator with its discriminators; samples by resynthesizing ``mel_from``."""
+
+    name = "hifigan"
+    Config = Config
+    # The paper trains without weight averaging or clipping; an EMA would also hold back a
+    # short fine-tune at its starting weights.
+    train_defaults = {"ema_decay": 0.0, "grad_clip": 0.0}
+
+    def __init__(self, config: Config, info: DataInfo):
+        super().__init__(config, info)
+        generator = Generator(VARIANTS[config.variant], self.spec.n_mels)
+        start = config.start_from()
+        if start is not None:
+            from wavesmith import vocoder as V
+
+            if start not in V.SHIPPED:
+                raise WavesmithError(f"hifigan init must be one of auto, none, {', '.join(V.SHIPPED)}, not {start!r}")
+            if V.SHIPPED[start].variant != config.variant:
+                raise WavesmithError(f"the {start!r} weights are a {V.SHIPPED[start].variant} generator; "
+                                     f"set variant={V.SHIPPED[start].variant} or init=none")
+            generator.load_state_dict(V.load(start).generator.state_dict())
+        self.generator = _weight_normed(generator)  # same function; g and v train as the paper's
+        self.discriminators = HD.Discriminators(config.disc_width)
+
+    # --- maths ----------------------------------------------------------------------------
 
     def mel_l1(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         return (M.log_mel(fake[:, 0], LOSS_SPEC) - M.log_mel(real[:, 0], LOSS_SPEC)).abs().mean()
@@ -198,27 +222,16 @@ class HiFiGAN(GenerativeModel):
 
     # --- generation -----------------------------------------------------------------------
 
-    def vocoder(self, name: str = "hifigan"):
+    def vocoder(self, name: str | None = None):
         """This generator as a :class:`wavesmith.vocoder.Vocoder` (plain weights, on this model's device)."""
         from wavesmith.vocoder import Vocoder
 
         generator = Generator(VARIANTS[self.config.variant], self.spec.n_mels)
         generator.load_state_dict(plain_state(self.generator))
-        return Vocoder(generator, self.spec, name).to(self.device)
-
-    @torch.no_grad()
-    def sample(self, n: int, seconds: float, conditions: dict[str, Any] | None = None, seed: int | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """Resynthesize ``conditions["mel_from"]`` ``(n, 1, samples)`` at the database's rate.
-
-        The output has ``mel_from``'s length (``seconds`` does not apply: a vocoder follows
-        its input); ``seed`` and ``temperature`` do not apply either (it is deterministic).
-        """
-        wave = mel_from_wave(conditions, self.accepts, n, self.device, "a hifigan vocoder")
-        return self.vocoder().resynthesize(wave, self.info.sample_rate)
+        return Vocoder(generator, self.spec, name or self.name).to(self.device)
 
 
-def mel_from_wave(conditions: dict[str, Any] | None, accepts: frozenset[str], n: int, device: torch.device,
+def _mel_from_wave(conditions: dict[str, Any] | None, accepts: frozenset[str], n: int, device: torch.device,
                   what: str) -> torch.Tensor:
     """A vocoder model's ``conditions["mel_from"]`` checked and shaped ``(n, 1, samples)``; one-line errors."""
     conditions = {k: v for k, v in (conditions or {}).items() if v is not None}
