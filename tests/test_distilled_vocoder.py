@@ -90,7 +90,7 @@ def test_a_run_trains_resumes_and_decodes_as_a_vocoder(db, tmp_path):
     ({"crops": "middle"}, "crops"),
     ({"lr": 0.0}, "lr > 0"),
     ({"log_weight": -1.0}, "log_weight"),
-    ({"init": "universal"}, "not a istft-tiny student"),
+    ({"init": "universal"}, "does not fit the istft-tiny student"),
 ])
 def test_bad_settings_are_one_line_errors(change, message):
     with pytest.raises(WavesmithError, match=message):

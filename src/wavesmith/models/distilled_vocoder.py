@@ -143,7 +143,8 @@ class DistilledVocoder(VocoderModel):
             start = V.load(config.init).generator.state_dict()
             mine = self.generator.state_dict()
             if start.keys() != mine.keys() or any(start[k].shape != mine[k].shape for k in mine):
-                raise WavesmithError(f"distilled-vocoder init {config.init!r} is not a {config.student} student")
+                raise WavesmithError(f"distilled-vocoder init {config.init!r} does not fit the "
+                                     f"{config.student} student")
             self.generator.load_state_dict(start)
         self._teacher: list[Any] = []  # loaded on first use, and kept out of the state dict
 
