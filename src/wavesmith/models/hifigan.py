@@ -149,8 +149,19 @@ class VocoderModel(GenerativeModel):
         The output has ``mel_from``'s length (``seconds`` does not apply: a vocoder follows
         its input); ``seed`` and ``temperature`` do not apply either (it is deterministic).
         """
-        wave = _mel_from_wave(conditions, self.accepts, n, self.device, f"a {self.name} vocoder")
-        return self.vocoder().resynthesize(wave, self.info.sample_rate)
+        what = f"a {self.name} vocoder"
+        conditions = {k: v for k, v in (conditions or {}).items() if v is not None}
+        unknown = sorted(set(conditions) - self.accepts)
+        if unknown:
+            raise WavesmithError(f"{what} cannot use {', '.join(unknown)}; it takes mel_from")
+        if "mel_from" not in conditions:
+            raise WavesmithError(f"{what} resynthesizes audio: give mel_from (a waveform to analyse)")
+        wave = torch.as_tensor(conditions["mel_from"], device=self.device).float()
+        if wave.dim() == 2:
+            wave = wave[:, None]
+        if wave.dim() != 3 or wave.shape[1] != 1 or wave.shape[0] not in (1, n) or wave.shape[-1] < 1:
+            raise WavesmithError(f"mel_from must be a mono waveform (n, 1, samples), not {tuple(wave.shape)}")
+        return self.vocoder().resynthesize(wave.expand(n, 1, wave.shape[-1]), self.info.sample_rate)
 
 
 class HiFiGAN(VocoderModel):
@@ -229,20 +240,3 @@ class HiFiGAN(VocoderModel):
         generator = Generator(VARIANTS[self.config.variant], self.spec.n_mels)
         generator.load_state_dict(plain_state(self.generator))
         return Vocoder(generator, self.spec, name or self.name).to(self.device)
-
-
-def _mel_from_wave(conditions: dict[str, Any] | None, accepts: frozenset[str], n: int, device: torch.device,
-                  what: str) -> torch.Tensor:
-    """A vocoder model's ``conditions["mel_from"]`` checked and shaped ``(n, 1, samples)``; one-line errors."""
-    conditions = {k: v for k, v in (conditions or {}).items() if v is not None}
-    unknown = sorted(set(conditions) - accepts)
-    if unknown:
-        raise WavesmithError(f"{what} cannot use {', '.join(unknown)}; it takes mel_from")
-    if "mel_from" not in conditions:
-        raise WavesmithError(f"{what} resynthesizes audio: give mel_from (a waveform to analyse)")
-    wave = torch.as_tensor(conditions["mel_from"], device=device).float()
-    if wave.dim() == 2:
-        wave = wave[:, None]
-    if wave.dim() != 3 or wave.shape[1] != 1 or wave.shape[0] not in (1, n) or wave.shape[-1] < 1:
-        raise WavesmithError(f"mel_from must be a mono waveform (n, 1, samples), not {tuple(wave.shape)}")
-    return wave.expand(n, 1, wave.shape[-1])

@@ -88,13 +88,20 @@ def vocoders() -> list[str]:
     return list(V.SHIPPED)
 
 
+def _shipped_or_under_root(root: str | os.PathLike, name: str | None, shipped: set[str]) -> str | None:
+    """A choice that names a shipped thing or a file under the root: empty stays None, a name in
+    ``shipped`` stays as it is unless a folder or file of that name under the root shadows it,
+    anything else must be a path inside the root."""
+    if not name or (name in shipped and not (Path(root) / name).exists()):
+        return name or None
+    return str(inside(root, name, exists=True))
+
+
 def _vocoder(root: str | os.PathLike, name: str | None) -> str | None:
     """A vocoder choice: empty (the model's own), a shipped name, or a vocoder run under the root."""
     from wavesmith import vocoder as V
 
-    if not name or (name in V.SHIPPED and not (Path(root) / name).exists()):
-        return name or None
-    return str(inside(root, name, exists=True))
+    return _shipped_or_under_root(root, name, set(V.SHIPPED))
 
 
 def _checkpoint(root: str | os.PathLike, name: str) -> Path:
@@ -363,9 +370,7 @@ def _base(root: str | os.PathLike, base: str | None) -> str | None:
     from wavesmith import shipped
     from wavesmith.voice import DEFAULT_BASE
 
-    if not base or ((base == DEFAULT_BASE or base in shipped.names()) and not (Path(root) / base).exists()):
-        return base or None
-    return str(inside(root, base, exists=True))
+    return _shipped_or_under_root(root, base, {DEFAULT_BASE, *shipped.names()})
 
 
 def voice_clone(root: str | os.PathLike, path: str | os.PathLike, consent: str, name: str,
