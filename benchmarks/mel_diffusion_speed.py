@@ -4,13 +4,13 @@
                                                    [--vocoder NAME|RUN]
 
 Times ``model.sample`` for a batch of one-second clips with the model's defaults (25
-DPM-Solver++ steps, guidance as one batched call, the universal HiFi-GAN V1 decoding the
-whole batch under ``inference_mode``; ``--vocoder`` decodes with another vocoder, such as a
-distilled-vocoder run), split into the diffusion part and the vocoder, and
+DPM-Solver++ steps, guidance as one batched call, the universal HiFi-GAN V1 decoding on
+its CPU path, :mod:`wavesmith.vocoder`; ``--vocoder`` decodes with another vocoder, such as
+a distilled-vocoder run), split into the diffusion part and the vocoder, and
 reports medians in multiples of real time. In the same run, interleaved, it times a plain
 reference for the same clips: the textbook pipeline (DDPM ancestral sampling over 200
 steps, the conditional and unconditional predictions as two calls, the vocoder one clip
-at a time under ``no_grad``), and prints the ratio (``generate_vs_reference``).
+at a time under ``no_grad``, 1-D and fp32), and prints the ratio (``generate_vs_reference``).
 """
 
 from __future__ import annotations

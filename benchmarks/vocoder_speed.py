@@ -1,25 +1,30 @@
-"""How fast does the universal HiFi-GAN vocode real speech, mixed precision against fp32?
+"""How fast does the universal HiFi-GAN vocode real speech, on each path, against the textbook one?
 
     python benchmarks/vocoder_speed.py --json [--audio DIR] [--seconds 5] [--repeats 5] [--threads 1]
                                               [--base RUN] [--fast RUN]
 
 Vocodes the log-mel of ``--seconds`` of real speech (the ``.wav`` files under ``--audio``,
 joined in path order and resampled to the vocoder's rate; any other folder of sounds, such
-as drums, works too) with the same loaded vocoder on
-its two paths (:mod:`wavesmith.vocoder`): ``fp32`` (the reference, plain eager) and
-``mixed`` (residual blocks in bfloat16). The two are timed in interleaved rounds, so load
-from other processes hits both alike; medians are reported in multiples of real time, by
-wall clock and by the CPU time the process spent (the fairer figure on a shared core;
-with several threads it sums them, so judge those by wall clock). Quality is the mixed
-output against the fp32 output: log-mel L1, log-spectral distance (dB, 1,024-point STFT)
-and the SNR of the waveform difference; ``fp32_mel_l1_vs_input`` puts them in scale (the
-fp32 vocoder's own error on the speech it resynthesizes).
+as drums, works too) with the same loaded vocoder on three paths (:mod:`wavesmith.vocoder`):
+``reference`` (the textbook computation: the fp32 generator, 1-D convolutions, plain eager),
+``fp32`` (the planar copy, channels-last 2-D convolutions, fp32) and ``mixed`` (the planar
+copy with its residual blocks in bfloat16, the default on CPUs with native bfloat16). They
+are timed in interleaved rounds, so load from other processes hits all alike; medians are
+reported in multiples of real time, by wall clock and by the CPU time the process spent
+(the fairer figure on a shared core; with several threads it sums them, so judge those by
+wall clock), with each path's speed-up over ``reference``. Quality is each path's output
+against the reference output: log-mel L1, log-spectral distance (dB, 1,024-point STFT) and
+the SNR of the waveform difference; ``reference_mel_l1_vs_input`` puts them in scale (the
+vocoder's own error on the speech it resynthesizes).
+
+``--batch N`` cuts the frames into N clips of equal length and vocodes them as one batch,
+as ``generate`` does (default 1: one long clip, as ``vocode`` does).
 
 ``--fast`` (a ``distilled-vocoder`` run) is timed on the same frames, alternating with
-V1's fp32 path, and reported beside it with its own log-mel L1 against the input. With
-``--base`` (a tts run folder or checkpoint) it also times speech end to end as ``wavesmith
-say`` does (acoustic model, then the vocoder, one sentence at a time), for V1's two paths
-and the ``--fast`` vocoder.
+V1's reference path, and reported beside it with its own log-mel L1 against the input.
+With ``--base`` (a tts run folder or checkpoint) it also times speech end to end as
+``wavesmith say`` does (acoustic model, then the vocoder, one sentence at a time), for
+V1's three paths and the ``--fast`` vocoder.
 """
 
 from __future__ import annotations
@@ -88,9 +93,14 @@ def timed_rounds(jobs: dict, repeats: int) -> dict[str, dict[str, float]]:
     return {k: {"wall_s": statistics.median(wall[k]), "cpu_s": statistics.median(cpu[k])} for k in jobs}
 
 
-def on_path(voc: V.Vocoder, precision: str, fn):
+PATHS = ("reference", "fp32", "mixed")
+
+
+def on_path(voc: V.Vocoder, path: str, fn):
+    """``fn`` with ``voc`` set to one of :data:`PATHS`."""
     def run():
-        voc.precision = precision
+        voc.planar = path != "reference"
+        voc.precision = path if path != "reference" else "fp32"
         return fn()
     return run
 
@@ -102,6 +112,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--batch", type=int, default=1, help="vocode the frames as this many clips in one batch")
     ap.add_argument("--base", help="a tts run folder or checkpoint: also time speech end to end as `say` does")
     ap.add_argument("--fast", help="also time this vocoder (a distilled-vocoder run or checkpoint)")
     ap.add_argument("--json", action="store_true")
@@ -111,29 +122,32 @@ def main() -> None:
     mixed_default = voc.precision
     wave = recordings(args.audio, args.seconds, voc.spec.sample_rate)
     mel = M.log_mel(wave[None], voc.spec)
-    seconds = mel.shape[-1] * voc.spec.hop / voc.spec.sample_rate
+    if args.batch > 1:
+        frames = mel.shape[-1] // args.batch
+        mel = mel[..., : frames * args.batch].reshape(80, args.batch, frames).transpose(0, 1)
+    seconds = mel.shape[0] * mel.shape[-1] * voc.spec.hop / voc.spec.sample_rate
 
-    times = timed_rounds({p: on_path(voc, p, lambda: voc(mel)) for p in ("fp32", "mixed")}, args.repeats)
-    voc.precision = "fp32"
-    ref = voc(mel)
-    voc.precision = "mixed"
-    out = voc(mel)
+    times = timed_rounds({p: on_path(voc, p, lambda: voc(mel)) for p in PATHS}, args.repeats)
+    outputs = {p: on_path(voc, p, lambda: voc(mel))() for p in PATHS}
+    ref = outputs["reference"]
     report = {
-        "threads": args.threads, "audio_seconds": round(seconds, 2), "repeats": args.repeats,
-        "default_precision": mixed_default, "native_bf16": V.native_bf16(),
+        "threads": args.threads, "audio_seconds": round(seconds, 2), "batch": mel.shape[0],
+        "repeats": args.repeats, "default_precision": mixed_default, "native_bf16": V.native_bf16(),
         "vocoder": {p: {"x_realtime_wall": round(seconds / t["wall_s"], 2),
-                        "x_realtime_cpu": round(seconds / t["cpu_s"], 2)} for p, t in times.items()},
-        "mixed_vs_fp32_speedup_wall": round(times["fp32"]["wall_s"] / times["mixed"]["wall_s"], 2),
-        "mixed_vs_fp32_speedup_cpu": round(times["fp32"]["cpu_s"] / times["mixed"]["cpu_s"], 2),
-        "mixed_vs_fp32_quality": quality(out, ref),
-        "fp32_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
+                        "x_realtime_cpu": round(seconds / t["cpu_s"], 2),
+                        "vs_reference_wall": round(times["reference"]["wall_s"] / t["wall_s"], 2),
+                        "vs_reference_cpu": round(times["reference"]["cpu_s"] / t["cpu_s"], 2)}
+                    for p, t in times.items()},
+        "vs_reference_quality": {p: quality(outputs[p], ref) for p in ("fp32", "mixed")},
+        "reference_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
     }
     fast = V.load(args.fast) if args.fast else None
     if fast is not None:  # the same frames again, alternating with V1's fp32 path as the reference
-        t = timed_rounds({"fast": lambda: fast(mel), "fp32": on_path(voc, "fp32", lambda: voc(mel))}, args.repeats)
+        t = timed_rounds({"fast": lambda: fast(mel), "reference": on_path(voc, "reference", lambda: voc(mel))},
+                         args.repeats)
         report["fast"] = {"name": args.fast, "x_realtime_wall": round(seconds / t["fast"]["wall_s"], 2),
                           "x_realtime_cpu": round(seconds / t["fast"]["cpu_s"], 2),
-                          "vs_v1_fp32_cpu": round(t["fp32"]["cpu_s"] / t["fast"]["cpu_s"], 2),
+                          "vs_v1_reference_cpu": round(t["reference"]["cpu_s"] / t["fast"]["cpu_s"], 2),
                           "mel_l1_vs_input": round(float((M.log_mel(fast(mel)[:, 0], voc.spec) - mel).abs().mean()),
                                                    4)}
     if args.base:
@@ -147,7 +161,7 @@ def main() -> None:
             return [model.to_wave(model.synthesize([t], language, s), vocoder)[0] for t in SENTENCES]
 
         spoken = sum(w.shape[-1] for w in say_all()) / model.info.sample_rate
-        jobs = {p: on_path(voc, p, say_all) for p in ("fp32", "mixed")}
+        jobs = {p: on_path(voc, p, say_all) for p in PATHS}
         if fast is not None:
             jobs["fast"] = lambda: say_all(args.fast)
         t = timed_rounds(jobs, args.repeats)
@@ -158,7 +172,7 @@ def main() -> None:
             "acoustic_model_s": round(acoustic["cpu_s"], 3),
             **{p: {"x_realtime_wall": round(spoken / v["wall_s"], 2), "x_realtime_cpu": round(spoken / v["cpu_s"], 2)}
                for p, v in t.items()}}
-    voc.precision = mixed_default
+    voc.precision, voc.planar = mixed_default, True
     print(json.dumps(report, indent=None if args.json else 2))
 
 

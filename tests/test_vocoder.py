@@ -126,24 +126,38 @@ def test_mixed_precision_vocoding_stays_within_its_tolerance_of_fp32():
     assert voc.precision == "mixed"
     mel = M.log_mel(torch.from_numpy(chirp(22050, 1.0))[None])
     fast = voc(mel)
-    voc.precision = "fp32"
-    try:
-        exact = voc(mel)
-    finally:
-        voc.precision = "mixed"
-    assert torch.equal(exact, voc.generator(mel))  # fp32 is the reference generator, untouched
+    with torch.no_grad():
+        exact = voc.generator(mel)  # the reference: fp32, 1-D, untouched
     assert not torch.equal(fast, exact)  # the mixed path is really another computation
     l1 = float((M.log_mel(fast[:, 0]) - M.log_mel(exact[:, 0])).abs().mean())
     assert l1 < V.MIXED_MAX_MEL_L1, l1
     assert snr_db(exact, fast) > V.MIXED_MIN_SNR_DB, snr_db(exact, fast)
 
 
+def test_the_planar_fp32_path_is_the_reference_generator_relaid():
+    voc = V.Vocoder(V.load("universal").generator, M.HIFIGAN, "x", precision="fp32")
+    mel = M.log_mel(torch.from_numpy(np.concatenate([chirp(22050, 0.5), 0.3 * chirp(22050, 0.7)]))[None])
+    mels = torch.cat([mel, mel.flip(-1) - 1.0])  # two different clips in one batch
+    net = voc.planar_net()
+    assert all(not isinstance(m, torch.nn.Conv1d | torch.nn.ConvTranspose1d) for m in net.modules())
+    with torch.no_grad():
+        out, exact = voc(mels), voc.generator(mels)
+    assert out.shape == exact.shape == (2, 1, mel.shape[-1] * 256)
+    assert float((out - exact).abs().max()) < 1e-4
+    assert not torch.equal(out, exact)  # really the planar copy: another summation order
+    assert float((out[0] - out[1]).abs().max()) > 0.01  # each clip kept its own frames
+    voc.planar = False  # the textbook computation, for comparisons
+    assert torch.equal(voc(mels), exact)
+
+
 def test_the_reference_generator_keeps_fp32_weights_and_the_mixed_copy_keeps_the_last_stage_fp32():
-    voc = V.load("universal")
+    voc = V.Vocoder(V.load("universal").generator, M.HIFIGAN, "x", precision="mixed")
     assert {p.dtype for p in voc.generator.parameters()} == {torch.float32}  # fine-tuning starts from it
-    blocks = voc.mixed.resblocks
+    assert {p.dtype for p in voc.parameters()} == {torch.float32}  # the copies are not the module's state
+    net = voc.planar_net()
+    blocks = net.resblocks
     assert blocks[0].convs1[0].weight.dtype == torch.bfloat16
     assert {p.dtype for p in blocks[-3:].parameters()} == {torch.float32}  # the last stage's three blocks
-    assert voc.mixed.conv_pre.weight.dtype == voc.mixed.ups[0].weight.dtype == torch.float32
+    assert net.conv_pre.weight.dtype == net.ups[0].weight.dtype == torch.float32
     with pytest.raises(WavesmithError, match="choose from mixed, fp32"):
         V.Vocoder(voc.generator, M.HIFIGAN, "x", precision="fp16")

@@ -17,23 +17,34 @@ A ``distilled-vocoder`` run (a smaller student fitted to one of these;
 :mod:`wavesmith.models.distilled_vocoder`) loads by its path like a ``hifigan`` run.
 
 Speed. Nearly all of a HiFi-GAN generator's time on a CPU goes to the dilated convolutions
-of its multi-receptive-field residual blocks (about 90% of V1's; the transposed
-convolutions are about 3%), and in fp32 they already run near the core's arithmetic
-peak. On a CPU with native bfloat16 dot products (``avx512_bf16`` or AMX, which oneDNN
-uses), a :class:`Vocoder` therefore keeps a second copy of its generator whose residual
-blocks compute in bfloat16, prepared once when it is made: about 1.6 times as fast on one
-core. The rest stays fp32: the input convolution (a log-mel rounded to bfloat16 is off by
-up to 3% in amplitude), the upsampling, the fusion of the blocks' outputs, the last
-convolution, and the blocks of the last stage. bf16 autocast over everything gives 29 dB
-waveform SNR against fp32 on speech; bf16 in the last stage's blocks too (twice as fast)
-raises the quiet high-frequency floor of the output to about -95 dBFS, which adds 18-25%
-to the log-mel L1 against the input on one-second clips. As shipped, against the fp32
-output on 5 s of real recordings (``benchmarks/vocoder_speed.py``): speech, log-mel L1
-0.008, log-spectral distance 0.5 dB, SNR of the difference 44 dB; drums, 0.008, 0.4 dB,
-33 dB; the resynthesis error against the input moves from 0.2825 to 0.2833 (drums) and
-0.4072 to 0.4090 (8 kHz speech) in ``benchmarks/vocoder_quality.py``. ``precision="fp32"``
-gives the reference path; elsewhere (GPU, or a CPU without native bfloat16, where oneDNN
-would emulate it slowly) fp32 is the default.
+of its multi-receptive-field residual blocks (about 90% of V1's). The reference
+computation, ``vocoder.generator``, is the textbook one (1-D convolutions, fp32, the whole
+batch at once). On a CPU, :meth:`Vocoder.forward` runs a copy prepared once when the
+vocoder is made, which changes three things:
+
+- Layout (:func:`planar`): every 1-D convolution becomes the ``(1, K)`` 2-D convolution with
+  the same weights, on channels-last tensors. oneDNN's 1-D kernels are slow at V1's narrow
+  widths: a 32-channel, kernel-3 convolution over 16 s of audio took 79 ms as ``Conv1d`` and
+  30 ms as a channels-last ``Conv2d`` on one core, with the same result to float rounding
+  (the whole fp32 generator: 108 dB SNR against the reference).
+- One clip at a time: a batch's activations are large (45 MB per tensor in the last stage
+  for 16 one-second clips), and vocoding the clips one by one ran 1.9 times as fast as the
+  whole batch at once (1-D, 16 x 1 s, one thread: 3.3 s against 6.1 s).
+- Precision: on a CPU with native bfloat16 dot products (``avx512_bf16`` or AMX, which
+  oneDNN uses), the residual blocks of every stage but the last compute in bfloat16. The
+  rest stays fp32: the input convolution (a log-mel rounded to bfloat16 is off by up to 3%
+  in amplitude), the upsampling, the fusion of the blocks' outputs, the last convolution,
+  and the blocks of the last stage. bf16 autocast over everything gives 29 dB waveform SNR
+  against fp32 on speech; bf16 in the last stage's blocks too raises the quiet
+  high-frequency floor of the output to about -95 dBFS, which adds 18-25% to the log-mel
+  L1 against the input on one-second clips. ``precision="fp32"`` keeps every block fp32;
+  it is the default elsewhere (a CPU without native bfloat16, where oneDNN would emulate
+  it slowly).
+
+As shipped (``benchmarks/vocoder_speed.py``, 5 s of real speech, one thread), the mixed
+path runs at 5.7x real time, 2.1 times the reference in the same run, with its output
+within log-mel L1 0.008, log-spectral distance 0.5 dB and 44 dB SNR of the reference's.
+Other devices run the reference generator on the whole batch.
 """
 
 from __future__ import annotations
@@ -86,13 +97,46 @@ def native_bf16() -> bool:
         return False
 
 
+def planar(generator: Generator, blocks_dtype: torch.dtype = torch.float32) -> Generator:
+    """A copy of ``generator`` computing the same function on ``(B, C, 1, T)`` channels-last tensors.
+
+    Each ``Conv1d`` / ``ConvTranspose1d`` becomes the ``Conv2d`` / ``ConvTranspose2d`` with a
+    ``(1, K)`` kernel and the same weights, stored channels-last, which oneDNN runs with far
+    better kernels than its 1-D convolutions at this network's narrow widths. In fp32 the
+    output equals the original's up to summation order. With ``blocks_dtype`` bfloat16, every
+    stage's residual blocks but the last compute in bfloat16 (the mixed path of the module
+    docstring).
+    """
+    net = copy.deepcopy(generator).cpu().eval()
+    for module in list(net.modules()):
+        for name, conv in list(module.named_children()):
+            if isinstance(conv, torch.nn.ConvTranspose1d):
+                flat = torch.nn.ConvTranspose2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]),
+                                                (1, conv.stride[0]), padding=(0, conv.padding[0]))
+            elif isinstance(conv, torch.nn.Conv1d):
+                flat = torch.nn.Conv2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]),
+                                       dilation=(1, conv.dilation[0]), padding=(0, conv.padding[0]))
+            else:
+                continue
+            with torch.no_grad():
+                flat.weight.copy_(conv.weight.unsqueeze(2))
+                flat.bias.copy_(conv.bias)
+            setattr(module, name, flat.to(memory_format=torch.channels_last))
+    if blocks_dtype != torch.float32:
+        net.resblocks[: -len(generator.shape.block_kernels)].to(blocks_dtype)
+    return net
+
+
 class Vocoder(torch.nn.Module):
     """A generator with its mel convention: ``vocoder(mel)`` gives ``(B, 1, frames * hop)``.
 
-    ``generator`` stays fp32 (fine-tuning starts from it); ``precision`` chooses the path
-    :meth:`forward` takes on a CPU: ``"mixed"`` (residual blocks in bfloat16, see the module
-    docstring; the default where the CPU has native bfloat16) or ``"fp32"``. On other
-    devices the path is fp32 whatever ``precision`` says.
+    ``generator`` stays fp32 and 1-D: the reference computation, and what fine-tuning starts
+    from. On a CPU, :meth:`forward` runs a :func:`planar` copy of a HiFi-GAN generator
+    instead, one clip at a time (see the module docstring), whose residual blocks compute in
+    the dtype ``precision`` names: ``"mixed"`` (all stages' blocks but the last in bfloat16;
+    the default where the CPU has native bfloat16) or ``"fp32"``. Other devices, generators
+    of another kind, and ``planar = False`` (the textbook computation, for comparisons) run
+    ``generator`` on the whole batch.
     """
 
     def __init__(self, generator: Generator | ISTFTGenerator, spec: M.MelSpec, name: str,
@@ -101,22 +145,32 @@ class Vocoder(torch.nn.Module):
         self.generator = generator.eval()
         self.spec = spec
         self.name = name
-        precision = precision or ("mixed" if native_bf16() else "fp32")
-        if precision not in PRECISIONS:
-            raise WavesmithError(f"unknown vocoder precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-        self.precision = precision
-        # Prepared once, the weights cast a single time: every stage's blocks but the last in
-        # bfloat16. An iSTFT generator has no such blocks (and is fast in fp32): one path.
-        self.mixed = self.generator
-        if isinstance(generator, Generator):
-            self.mixed = copy.deepcopy(self.generator)
-            self.mixed.resblocks[: -len(generator.shape.block_kernels)].to(torch.bfloat16)
+        self.precision = precision or ("mixed" if native_bf16() else "fp32")
+        self.planar = True
+        # Planar copies, made on first use for each precision (a plain dict, so .to() and
+        # state_dict() see only the reference generator; they run on the CPU only).
+        self._planar: dict[str, Generator] = {}
+        self.planar_net()  # check the precision now, and pay for the copy at load time
+
+    def planar_net(self) -> Generator | None:
+        """The CPU path's :func:`planar` copy for the current ``precision`` (None for an iSTFT generator)."""
+        if self.precision not in PRECISIONS:
+            raise WavesmithError(f"unknown vocoder precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        if not isinstance(self.generator, Generator):
+            return None
+        if self.precision not in self._planar:
+            dtype = torch.bfloat16 if self.precision == "mixed" else torch.float32
+            self._planar[self.precision] = planar(self.generator, dtype)
+        return self._planar[self.precision]
 
     @torch.inference_mode()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         device = next(self.generator.parameters()).device
-        net = self.mixed if self.precision == "mixed" and device.type == "cpu" else self.generator
-        return net(mel.to(device).float())
+        net = self.planar_net() if self.planar and device.type == "cpu" else None
+        if net is None:
+            return self.generator(mel.to(device).float())
+        clips = mel.to(device).float().split(1)
+        return torch.cat([net(c[:, :, None].contiguous(memory_format=torch.channels_last))[:, :, 0] for c in clips])
 
     def resynthesize(self, wave: torch.Tensor, rate: int) -> torch.Tensor:
         """Analyse ``wave`` ``(B, 1, T)`` at ``rate`` and vocode it back to ``rate`` (same length)."""
