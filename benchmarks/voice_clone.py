@@ -24,6 +24,8 @@ Figures (see judges.py for the judges), per speaker and as medians:
 - word error rate of Whisper tiny.en on the cloned sentences, next to the same recogniser on real
   English speech ($WAVESMITH_REAL_AUDIO/speech-en, 8 kHz, and held-out English with transcripts);
 - DNSMOS OVRL (with SIG and BAK) of the cloned sentences joined, and of real test speech;
+- the base model's own English speakers (``--base-speakers``, no cloning) saying the same
+  sentences: WER and DNSMOS, what cloning starts from;
 - speed: ``say`` in multiples of real time (audio seconds over wall seconds, and over wall seconds
   less a bare ``wavesmith --help`` start-up timed in the same run) and ``clone`` in minutes.
 
@@ -241,6 +243,26 @@ def clone_and_say(s: Speaker, sentences_file: Path, sentences: list[str], work: 
             "texts": [t for _, t in files]}
 
 
+def base_speakers_say(names: list[str], sentences_file: Path, sentences: list[str], work: Path, args) -> dict:
+    """The base model's own speakers (no cloning) saying the sentences: WER and DNSMOS per speaker.
+
+    This is what cloning starts from: how clearly the base model speaks English with voices it
+    was trained on. Between it and the clones' figures lies what cloning costs.
+    """
+    base = ["--base", str(args.base)] if args.base else []
+    out = {}
+    for name in names:
+        folder = work / f"base-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        wavesmith("say", "--voice", name, "--out", str(folder), "--text-file", str(sentences_file),
+                  "--language", "en-us", "--seed", str(args.seed), *base)
+        files = said(folder, sentences)
+        audio = [load(p) for p, _ in files]
+        out[name] = {"wer": r4(J.wer([t for _, t in files], [J.transcribe(x, J.JUDGE_RATE) for x in audio])),
+                     "dnsmos_ovrl": r4(J.dnsmos(joined(audio), J.JUDGE_RATE)["ovrl"])}
+    return out
+
+
 def measure_clone(n: str, got: dict, state: dict, clf: J.SpeakerClassifier) -> dict:
     vecs = [J.dvector(x, J.JUDGE_RATE) for x in got["audio"]]
     centroids = state["centroids"]
@@ -274,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base", help="base model, run or checkpoint for clone and say (default: the shipped speech)")
     p.add_argument("--clone-steps", type=int, default=100, help="adaptation steps of each clone (clone's default)")
+    p.add_argument("--base-speakers", default="asterisk-allison,fotaq-joe,fotaq-lola",
+                   help="the base model's own English speakers to say the sentences too, comma-separated ('' for none)")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -309,6 +333,11 @@ def main(argv: list[str] | None = None) -> dict:
                     continue
                 per[n] |= measure_clone(n, got, state, clf)
                 per[n]["say_x_realtime_less_startup"] = r4(got["say_audio_s"] / max(got["say_wall_s"] - startup, 1e-3))
+            names = [x for x in args.base_speakers.split(",") if x]
+            if names:
+                log(f"the base model's own speakers: {', '.join(names)}")
+                result["base_speakers"] = base_speakers_say(names, args.sentences, sentences, work, args)
+                result["base_speakers_median_wer"] = median(v["wer"] for v in result["base_speakers"].values())
         result["startup_s"] = round(startup, 2)
     keys = ["similarity_real_same", "similarity_real_nearest_other", "id_real_centroid", "id_real_classifier",
             "similarity_clone", "id_clone_centroid", "id_clone_classifier", "wer_clone", "clone_minutes",
