@@ -9,7 +9,10 @@ hydrogen_manifest.py``); ``--set speech`` from the 8 kHz English prompts (no lab
 model in turn trains for ``M`` minutes (``train --time``) with settings sized for a CPU,
 then generates ``--n`` clips of one second (or its window; labels in turn) and is
 evaluated against the test split: ``fd_logmel``, ``fd_classifier``, Inception Score,
-classifier accuracy on the requested labels, memorization. Generation speed is timed
+classifier accuracy on the requested labels, memorization; ``first_second`` holds
+``fd_logmel`` (value, floor, noise) and memorization again against the real clips' first
+second only (``evaluate --reference-seconds 1``: the real clips run up to 30 s, the
+generated ones a second). Generation speed is timed
 on the same clips, in multiples of real time. Prints one JSON object (``--json``) or a table.
 """
 
@@ -86,6 +89,12 @@ def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, label
             if key == "fd_logmel":
                 row["fd_logmel_real_floor"] = metrics[key].get("real_floor")
                 row["fd_logmel_noise"] = metrics[key].get("noise")
+    # Like with like: the generated clips are (about) one second, the real ones up to 30 s, so
+    # whole clips weigh long decays and loops by their length. Also against their first second.
+    first = evaluate(out, db=db_path, split="test", reference_seconds=1.0)
+    fd = first["fd_logmel"]
+    row["first_second"] = {"fd_logmel": fd.get("value"), "fd_logmel_real_floor": fd.get("real_floor"),
+                           "fd_logmel_noise": fd.get("noise"), "memorization": first["memorization"].get("value")}
     return row
 
 

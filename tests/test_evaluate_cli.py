@@ -156,3 +156,22 @@ def test_quick_metrics_rank_real_clips_above_noise(db_path):
     assert set(good) == {"fd_logmel", "loudness_w1", "centroid_w1", "duration_w1"}
     assert all(isinstance(v, float) for v in good.values())
     assert bad["fd_logmel"] > 10 * good["fd_logmel"] and bad["centroid_w1"] > 3 * good["centroid_w1"]
+
+
+def test_reference_seconds_compares_with_the_first_seconds_of_long_real_clips(tmp_path, capsys):
+    # Real clips: a half-second hit, then 2.5 s of a loud noise tail the generated clips lack.
+    clips, _ = degrade.synthetic_clips(24, SR, seed=21, seconds=0.5)
+    rng = np.random.default_rng(0)
+    for i, c in enumerate(clips):
+        tail = 0.3 * rng.standard_normal((*c.shape[:-1], int(2.5 * SR))).astype(np.float32)
+        A.write(tmp_path / "ref" / f"r{i:02d}.wav", np.concatenate([c, tail], -1), SR)
+    gen = _generated(tmp_path / "gen", n=12, seed=22, labels_shift=None)
+    whole = evaluate(gen, reference=tmp_path / "ref")
+    first = evaluate(gen, reference=tmp_path / "ref", reference_seconds=0.5)
+    assert first["reference_seconds"] == 0.5 and whole["reference_seconds"] is None
+    assert first["fd_logmel"]["value"] < 0.2 * whole["fd_logmel"]["value"]
+    assert main(["evaluate", str(gen), "--reference", str(tmp_path / "ref"), "--reference-seconds", "0.5"]) == 0
+    assert "their first 0.5 s" in capsys.readouterr().out
+    assert main(["evaluate", str(gen), "--reference", str(tmp_path / "ref"), "--reference-seconds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--reference-seconds must be a positive number" in err[0]

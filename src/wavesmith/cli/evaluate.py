@@ -20,6 +20,10 @@ def register(sub) -> None:
                    help="database split to compare with (default: test)")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument("--reference-seconds", type=float, metavar="S",
+                   help="compare with each real clip's first S seconds only (reference, floor and training clips): "
+                   "like with like for models that make the first S seconds of sounds, such as mel-diffusion's "
+                   "one-shots (default: up to 30 s of each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration noise and subsets")
     p.set_defaults(func=_run)
 
@@ -31,13 +35,15 @@ def _run(args) -> int:
         print(msg, file=sys.stderr)
 
     result = evaluate(args.generated_dir, db=args.db, reference=args.reference, split=args.split,
-                      json_path=args.json, report_path=args.report, log=log, seed=args.seed)
+                      json_path=args.json, report_path=args.report, log=log, seed=args.seed,
+                      reference_seconds=args.reference_seconds)
     clf = result["classifier"]
     if clf.get("available"):
         acc = clf["test_accuracy"]
         print(f"classifier: {len(clf['labels'])} labels, test accuracy "
               f"{'-' if acc is None else f'{acc:.3f}'}{' (cached)' if clf['cached'] else ''}")
-    print(f"{result['n_generated']} generated clips; reference: {result['n_reference']} clips; "
+    first = f", their first {result['reference_seconds']:g} s" if result.get("reference_seconds") else ""
+    print(f"{result['n_generated']} generated clips; reference: {result['n_reference']} clips{first}; "
           f"real floor: {result['floor_source']} ({result['n_floor']} clips)")
     print(format_table(result))
     mem = result["memorization"]

@@ -7,6 +7,7 @@ classifier, and writes the JSON and the HTML report. The numbers come from :mod:
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -32,9 +33,9 @@ def _subset(items: list, limit: int, seed: int) -> list:
     return [items[i] for i in keep]
 
 
-def _audio(db, clip) -> np.ndarray:
-    """A database clip's first :data:`features.MAX_SECONDS` (a 2-hour clip costs what 30 s cost)."""
-    return db.audio(clip.id, max_seconds=features.MAX_SECONDS)
+def _audio(db, clip, max_seconds: float | None = None) -> np.ndarray:
+    """A database clip's first :data:`features.MAX_SECONDS` (a 2-hour clip costs what 30 s cost), or fewer."""
+    return db.audio(clip.id, max_seconds=min(features.MAX_SECONDS, max_seconds or features.MAX_SECONDS))
 
 
 def _open_db(db):
@@ -78,8 +79,11 @@ def classifier_for(db, log=None, **train_kw) -> tuple[classifier.Classifier | No
                  "test_accuracy": clf.test_accuracy, "seconds_trained": round(clf.seconds_trained, 1)}
 
 
-def real_from_db(db, split: str, seed: int = 0) -> tuple[RealSets, dict]:
-    """Reference (``split``), floor (another held-out split, else half of ``split``) and train clips."""
+def real_from_db(db, split: str, seed: int = 0, max_seconds: float | None = None) -> tuple[RealSets, dict]:
+    """Reference (``split``), floor (another held-out split, else half of ``split``) and train clips.
+
+    ``max_seconds``: each clip's first seconds only (see :func:`evaluate`'s ``reference_seconds``).
+    """
     ref_clips = db.clips(split)
     if not ref_clips:
         counts = Counter(c.split for c in db.clips())
@@ -108,16 +112,19 @@ def real_from_db(db, split: str, seed: int = 0) -> tuple[RealSets, dict]:
     def ids(cs):
         return np.array([names.index(c.label) if c.label in names else -1 for c in cs])
 
-    reference = [_audio(db, c) for c in ref_clips]
-    real = RealSets(db.sample_rate, reference, [_audio(db, c) for c in floor],
-                    [_audio(db, c) for c in train], [f"{c.id}: {c.source}" for c in train],
+    reference = [_audio(db, c, max_seconds) for c in ref_clips]
+    real = RealSets(db.sample_rate, reference, [_audio(db, c, max_seconds) for c in floor],
+                    [_audio(db, c, max_seconds) for c in train], [f"{c.id}: {c.source}" for c in train],
                     ids(ref_clips), ids(floor), held_out=REFERENCE)
     return real, {"database": str(db.path), "split": split, "floor_source": floor_source,
                   "n_reference": len(ref_clips), "n_floor": len(floor), "n_train": len(train)}
 
 
-def real_from_folder(folder, seed: int = 0) -> tuple[RealSets, features.Folder, dict]:
-    """Two halves of a reference folder (reference, floor); memorization against all of it."""
+def real_from_folder(folder, seed: int = 0, max_seconds: float | None = None) -> tuple[RealSets, features.Folder, dict]:
+    """Two halves of a reference folder (reference, floor); memorization against all of it.
+
+    ``max_seconds``: each file's first seconds only (see :func:`evaluate`'s ``reference_seconds``).
+    """
     paths = features.list_audio(folder)
     rates, chans = Counter(), Counter()
     for p in paths:
@@ -131,6 +138,8 @@ def real_from_folder(folder, seed: int = 0) -> tuple[RealSets, features.Folder, 
         raise WavesmithError(f"reference folder {folder} holds no readable audio files")
     sr, ch = rates.most_common(1)[0][0], chans.most_common(1)[0][0]
     ref = features.read_folder(folder, sr, ch, "reference folder")
+    if max_seconds:
+        ref.clips = [x[..., : max(1, round(max_seconds * sr))] for x in ref.clips]
     if len(ref.clips) < 4:
         raise WavesmithError(f"reference folder {folder} needs at least 4 clips, it has {len(ref.clips)}")
     perm = np.random.default_rng(seed).permutation(len(ref.clips))
@@ -177,33 +186,41 @@ def requested_labels(folder: Path, files: list[str], labels: list[str]) -> tuple
 
 
 def evaluate(generated_dir, db=None, reference=None, split: str = "test", json_path=None, report_path=None,
-             *, log=None, seed: int = 0) -> dict:
+             *, log=None, seed: int = 0, reference_seconds: float | None = None) -> dict:
     """Evaluate the audio files of ``generated_dir`` against a database split or a reference folder.
 
     Returns (and writes to ``json_path``) a dict with one entry per metric of
     :data:`wavesmith.evaluate.core.METRICS`, each ``{"value", "real_floor", "noise", "silence",
     "better", ...}``, plus ``notes`` (conversions made), ``skipped`` (unreadable files) and
     ``classifier`` (its test accuracy). ``report_path`` gets a self-contained HTML report.
+
+    ``reference_seconds`` compares with each real clip's first seconds only (reference, floor
+    and training clips alike): like with like, for a model that makes the first seconds of
+    sounds (mel-diffusion trained on one-shots from their onsets), where whole clips of up to
+    30 s would weigh long decays and loops by their length.
     """
     t0 = time.monotonic()
     if (db is None) == (reference is None):
         raise WavesmithError("evaluate against either a database (--db) or a reference folder (--reference)")
     if not 0 <= seed < 2**32:
         raise WavesmithError(f"--seed must be in [0, 2^32), not {seed}")
+    if reference_seconds is not None and not (math.isfinite(reference_seconds) and reference_seconds > 0):
+        raise WavesmithError(f"--reference-seconds must be a positive number of seconds, not {reference_seconds}")
     generated_dir = Path(generated_dir)
     clf, clf_info = None, {"available": False, "reason": "no database (two folders compared)"}
     if db is not None:
         opened = _open_db(db)
         try:
-            real, info = real_from_db(opened, split, seed)
+            real, info = real_from_db(opened, split, seed, reference_seconds)
             channels = opened.channels
             clf, clf_info = classifier_for(opened, log)
         finally:
             if opened is not db:  # we opened it, we close it; a caller's Database stays open
                 opened.close()
     else:
-        real, _, info = real_from_folder(reference, seed)
+        real, _, info = real_from_folder(reference, seed, reference_seconds)
         channels = info.pop("channels")
+    info["reference_seconds"] = reference_seconds
     gen = features.read_folder(generated_dir, real.sample_rate, channels, "generated folder")
     notes = list(gen.notes)
     wanted, label_notes = requested_labels(generated_dir, gen.files, clf.labels if clf else [])
