@@ -241,6 +241,9 @@ def test_evaluate_gives_the_html_report_and_table(tmp_path):
     assert "fd_logmel" in r["table"] and (root / r["folder"] / "evaluate.json").is_file()
     with pytest.raises(WavesmithError, match="not a folder"):
         api.evaluate_folder(root, "db/catalog.sqlite", "db")
+    first = api.evaluate_folder(root, "mine", "db", split="valid", reference_seconds=0.1)
+    assert first["result"]["reference_seconds"] == 0.1 and r["result"]["reference_seconds"] is None
+    assert first["result"]["fd_logmel"]["value"] != r["result"]["fd_logmel"]["value"]
 
 
 # --- Train --------------------------------------------------------------------------------------

@@ -324,8 +324,10 @@ def transfer_upload(root: str | os.PathLike, run: str, path: str | os.PathLike, 
 # --- Evaluate ------------------------------------------------------------------------------------
 
 
-def evaluate_folder(root: str | os.PathLike, folder: str, db: str, split: str = "test", log=None) -> dict[str, Any]:
-    """``wavesmith evaluate FOLDER --db DB`` with its JSON and HTML report in a new ``ROOT/studio/evaluate-...``."""
+def evaluate_folder(root: str | os.PathLike, folder: str, db: str, split: str = "test", log=None,
+                    reference_seconds: float | None = None) -> dict[str, Any]:
+    """``wavesmith evaluate FOLDER --db DB [--reference-seconds S]`` with its JSON and HTML report in a new
+    ``ROOT/studio/evaluate-...`` (``reference_seconds`` 0 or None: whole clips)."""
     from wavesmith.evaluate import evaluate, format_table
 
     gen = inside(root, folder, exists=True)
@@ -334,7 +336,7 @@ def evaluate_folder(root: str | os.PathLike, folder: str, db: str, split: str = 
     out = new_output(root, "evaluate")
     out.mkdir(parents=True)
     result = evaluate(gen, db=inside(root, db, exists=True), split=split, json_path=out / "evaluate.json",
-                      report_path=out / "report.html", log=log)
+                      report_path=out / "report.html", log=log, reference_seconds=reference_seconds or None)
     return {"folder": relative(root, out), "report": str(out / "report.html"), "table": format_table(result),
             "html": (out / "report.html").read_text(encoding="utf-8"), "result": result}
 

@@ -347,21 +347,24 @@ def build(root: str | os.PathLike, trainer: Trainer | None = None):
                 e_db = gr.Dropdown(label="database", choices=dbs, value=dbs[0] if dbs else None,
                                    allow_custom_value=True)
                 e_split = gr.Radio(["test", "valid", "train"], value="test", label="compare with split")
+                e_seconds = gr.Number(value=0, minimum=0, label="only the real clips' first seconds (0: whole clips)",
+                                      info="like with like for models that make the first seconds of one-shots")
                 e_refresh = gr.Button("Refresh lists", scale=0)
             e_go = gr.Button("Evaluate", variant="primary", elem_id="e-go")
             e_status = gr.Markdown(elem_id="e-status", latex_delimiters=[])
             e_report = gr.HTML()
 
         @_refusing(1)
-        def e_run(folder, db, split, progress=gr.Progress()):  # noqa: B008 - Gradio's progress bar
-            r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m))
+        def e_run(folder, db, split, seconds, progress=gr.Progress()):  # noqa: B008 - Gradio's progress bar
+            r = api.evaluate_folder(root, folder, db, split, log=lambda m: progress(None, desc=m),
+                                    reference_seconds=seconds or None)
             frame = ('<iframe title="evaluation report" style="width:100%;height:900px;border:1px solid #ccc" '
                      f'sandbox="allow-same-origin" srcdoc="{html.escape(r["html"], quote=True)}"></iframe>')
             return f"report in `{r['folder']}`\n```\n{r['table']}\n```", frame
 
         e_refresh.click(lambda: (gr.Dropdown(choices=api.find(root, "generated")),
                                  gr.Dropdown(choices=api.find(root, "db"))), None, [e_folder, e_db])
-        e_go.click(e_run, [e_folder, e_db, e_split], [e_status, e_report])
+        e_go.click(e_run, [e_folder, e_db, e_split, e_seconds], [e_status, e_report])
 
         # --- Detect ---------------------------------------------------------------------------
         with gr.Tab("Detect", id="detect"):
