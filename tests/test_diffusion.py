@@ -119,6 +119,22 @@ def test_guidance_mixes_conditional_and_unconditional_predictions():
     assert float(D.guided(denoise, 3.0)(x, t)[0]) == -1.0 + 3.0 * 2.0
 
 
+def test_guidance_limited_to_an_interval_is_the_plain_conditional_model_outside_it():
+    calls = []
+
+    def denoise(x, t, conditioned):
+        calls.append(len(x))
+        return torch.where(conditioned[:, None], 1.0, -1.0).expand_as(x)
+
+    guide = D.guided(denoise, 3.0, active=lambda t: t < 0.5)
+    x = torch.zeros(2, 1)
+    out = guide(x, torch.tensor([0.2, 0.8]))  # one row inside the interval, one outside
+    assert out[:, 0].tolist() == [-1.0 + 3.0 * 2.0, 1.0]
+    calls.clear()
+    assert guide(x, torch.tensor([0.9, 0.9]))[:, 0].tolist() == [1.0, 1.0]
+    assert calls == [2]  # outside the interval: the conditional half alone, half the work
+
+
 @pytest.mark.parametrize("bad", [-0.5, math.nan, math.inf])
 def test_a_bad_guidance_scale_is_refused(bad):
     with pytest.raises(WavesmithError, match="guidance"):
