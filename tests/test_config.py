@@ -47,3 +47,27 @@ def test_toml_tables_round_trip(tmp_path):
     path.write_text(dumps_toml({k: to_dict(v) for k, v in r.items()}))
     again = resolve({"model": M(), "train": T()}, toml=load_toml(path))
     assert again == r
+
+
+@dataclass
+class Grown:
+    layers: int = 10
+    window: tuple[float, float] = (-3.0, 6.0)  # a key added later, with a new default
+
+    ABSENT = {"window": (-20.0, 20.0)}  # what configs saved before it behaved as
+
+
+def test_a_key_an_old_config_lacks_keeps_the_old_behaviour_and_new_configs_get_the_default():
+    from wavesmith.config import from_dict, to_dict
+
+    assert from_dict(Grown, {"layers": 3}).window == (-20.0, 20.0)
+    assert from_dict(Grown, to_dict(Grown())).window == (-3.0, 6.0)
+    assert from_dict(Grown, {"layers": 3, "window": [-1.0, 2.0]}).window == (-1.0, 2.0)
+    assert from_dict(M, {"layers": 3}).dropout == 0.0  # no ABSENT: the default
+
+
+@pytest.mark.parametrize("bad", ["window=1", "window=[1,2,3]", "window=[a,2]"])
+def test_a_fixed_length_pair_is_refused_with_the_wrong_count_or_type(bad):
+    with pytest.raises(WavesmithError, match="window"):
+        resolve({"model": Grown()}, sets=[bad])
+    assert resolve({"model": Grown()}, sets=["window=[-1, 2.5]"])["model"].window == (-1.0, 2.5)

@@ -65,6 +65,11 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
             value = [v for v in (p.strip() for p in value.strip("[]()").split(",")) if v]
         if not isinstance(value, (list, tuple)):
             raise WavesmithError(f"{name} must be a list, not {value!r}")
+        args = get_args(tp)
+        if origin is tuple and args and Ellipsis not in args:  # a fixed length, e.g. tuple[float, float]
+            if len(value) != len(args):
+                raise WavesmithError(f"{name} must be a list of {len(args)} values, not {list(value)!r}")
+            return tuple(coerce(v, a, name) for v, a in zip(value, args))
         items = [coerce(v, inner, name) if inner is not Any else v for v in value]
         return tuple(items) if origin is tuple else items
     if tp is bool:
@@ -188,8 +193,14 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass from :func:`to_dict` output, checking every key."""
-    return override(cls(), values)
+    """Rebuild a config dataclass from :func:`to_dict` output, checking every key.
+
+    A key that ``values`` lacks takes its value from the class's ``ABSENT`` mapping when it is
+    there (how configs saved before the key existed behaved), else the field's default: a new
+    default then changes new runs without changing what an older checkpoint makes.
+    """
+    absent = {k: v for k, v in getattr(cls, "ABSENT", {}).items() if k not in values}
+    return override(cls(), {**absent, **values})
 
 
 def dumps_toml(tables: dict[str, dict[str, Any]]) -> str:
