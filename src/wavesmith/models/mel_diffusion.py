@@ -16,8 +16,10 @@ is a fixed number of frames; shorter requests are cut from it.
 
 Training follows :mod:`wavesmith.diffusion` (v-prediction on the cosine schedule by
 default), with the condition dropped for ``p_uncond`` of the examples. Sampling runs
-``steps`` DPM-Solver++ steps with guidance ``guidance`` and decodes the frames with the
-vocoder named in the config, then resamples to the database's rate.
+``steps`` DPM-Solver++ steps with guidance ``guidance``, applied only at the noise levels
+whose log-SNR lies in ``guidance_logsnr`` (the plain conditional model elsewhere), and
+decodes the frames with the vocoder named in the config, then resamples to the database's
+rate.
 """
 
 from __future__ import annotations
@@ -51,12 +53,21 @@ class Config:
     p_uncond: float = 0.1  # share of training examples with the condition dropped (for guidance)
     sample_steps: int = 25  # sampling steps by default (at most 25 keeps generation fast)
     sampler: Literal["dpm++", "ddim", "ddpm"] = "dpm++"  # sampler by default
-    guidance: float = 2.0  # classifier-free guidance scale by default (1 = plain conditional)
+    guidance: float = 3.0  # classifier-free guidance scale by default (1 = plain conditional)
+    # Guidance only where the noise level's log-SNR lies in this interval; elsewhere the plain
+    # conditional model (Kynkaanniemi et al., 2024). Guiding the noisiest steps costs variety:
+    # on real drums after 30 CPU minutes, guidance 2 everywhere gave fd_logmel 35 on the
+    # valid split (first seconds, 256 clips) at accuracy 0.84, guidance 3 in [-3, 6] gave 24
+    # at 0.84; on the shipped drums model, 89 against 52 (README, "Figures").
+    guidance_logsnr: tuple[float, float] = (-3.0, 6.0)
     lr: float = 2e-4  # Adam learning rate
     crops: Literal["start", "random"] = "start"  # "start" keeps one-shots' onsets; "random" for long clips
     mel_mean: float = -5.0  # log-mel values are standardised as (x - mean) / scale
     mel_scale: float = 2.5
     vocoder: str = "universal"  # shipped vocoder name, or a hifigan run folder / checkpoint
+
+    # Checkpoints written before these keys existed sampled this way (config.from_dict).
+    ABSENT = {"guidance_logsnr": (-20.0, 20.0)}
 
     def validate(self) -> None:
         if not (math.isfinite(self.seconds) and 0 < self.seconds <= 30):
@@ -67,6 +78,10 @@ class Config:
             raise WavesmithError("mel-diffusion p_uncond and dropout must lie in [0, 1)")
         if self.sample_steps < 1 or not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise WavesmithError("mel-diffusion needs sample_steps >= 1 and guidance >= 0")
+        lo, hi = self.guidance_logsnr
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise WavesmithError(f"mel-diffusion guidance_logsnr must be two finite numbers, low < high, "
+                                 f"not {list(self.guidance_logsnr)}")
         if not (self.lr > 0 and math.isfinite(self.lr) and self.mel_scale > 0):
             raise WavesmithError("mel-diffusion needs lr > 0 and mel_scale > 0")
 
@@ -298,7 +313,13 @@ class MelDiffusion(OneLossModel):
 
         g = generator_for(seed, "cpu")
         noise = torch.randn((n, self.spec.n_mels, self.frames), generator=g) * temperature
-        x = D.sample(D.guided(denoise, guidance), (n, self.spec.n_mels, self.frames), self.schedule,
+        lo, hi = c.guidance_logsnr
+
+        def active(t):
+            snr = self.schedule.logsnr(t)
+            return (snr >= lo) & (snr <= hi)
+
+        x = D.sample(D.guided(denoise, guidance, active), (n, self.spec.n_mels, self.frames), self.schedule,
                      steps=c.sample_steps if steps is None else steps, sampler=sampler or c.sampler,
                      prediction=c.prediction, generator=g, device=self.device, noise=noise)
         return x * c.mel_scale + c.mel_mean
