@@ -154,3 +154,24 @@ def test_one_shots_are_cut_after_their_sound_but_keep_a_watermarkable_second(shi
     assert a <= b == 4000
     record = json.loads((tmp_path / "b" / "generated.jsonl").read_text())
     assert record["settings"]["trim"] is False
+
+
+def test_a_shipped_model_made_before_the_guidance_interval_keeps_guiding_every_step():
+    from wavesmith.generate import load_model
+
+    model, meta = load_model("notes")  # measured no better with the interval: left as it was made
+    assert "guidance_logsnr" not in meta["config"]["model"]
+    assert model.config.guidance_logsnr == (-20.0, 20.0)
+    assert model.config.guidance == meta["config"]["model"]["guidance"] == 4.0  # its own scale, not the new default
+    drums, _ = load_model("drums")  # re-tuned on its valid split
+    assert drums.config.guidance_logsnr == (-3.0, 6.0) and drums.config.guidance == 3.0
+
+
+def test_new_mel_diffusion_runs_guide_in_an_interval_and_refuse_an_empty_one():
+    from wavesmith.errors import WavesmithError
+    from wavesmith.models.mel_diffusion import Config
+
+    assert Config().guidance_logsnr == (-3.0, 6.0)
+    for bad in ((6.0, -3.0), (1.0, 1.0), (float("nan"), 1.0)):
+        with pytest.raises(WavesmithError, match="guidance_logsnr"):
+            Config(guidance_logsnr=bad).validate()
