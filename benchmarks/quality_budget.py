@@ -1,7 +1,7 @@
 """Quality at equal compute: each model trained for the same CPU minutes on the same database.
 
     python benchmarks/quality_budget.py --json --minutes M --data DIR [--set drums|speech]
-        [--models wavenet,wavegan,mel-diffusion,diffwave] [--n 64] [--work FOLDER]
+        [--models wavenet,wavegan,mel-diffusion,diffwave] [--n 64] [--seeds K] [--work FOLDER]
 
 ``DIR`` is laid out by ``shared/tools/get-real-audio``. ``--set drums`` builds a 16 kHz
 database from every Hydrogen kit's hits labelled by kit piece (``scripts/ship/
@@ -12,7 +12,10 @@ evaluated against the test split: ``fd_logmel``, ``fd_classifier``, Inception Sc
 classifier accuracy on the requested labels, memorization; ``first_second`` holds
 ``fd_logmel`` (value, floor, noise) and memorization again against the real clips' first
 second only (``evaluate --reference-seconds 1``: the real clips run up to 30 s, the
-generated ones a second). Generation speed is timed
+generated ones a second). ``--seeds K`` generates and evaluates K sets of ``--n`` clips
+(seeds 0..K-1) and reports each set's figures and their medians: the frame statistics
+behind ``fd_logmel`` weigh a clip by its length, so a few long clips move them, and one
+set of clips is a noisy measurement. Generation speed is timed
 on the same clips, in multiples of real time. Prints one JSON object (``--json``) or a table.
 """
 
@@ -22,6 +25,7 @@ import argparse
 import importlib.util
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -64,25 +68,20 @@ def build_db(data: Path, which: str, folder: Path) -> Path:
     return db_path
 
 
-def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, labelled: bool) -> dict:
-    sets = [*COMMON, *SETS.get(model, []), "steps=10000000"]
-    if not labelled and model in UNLABELLED:
-        sets = [s for s in sets if not s.startswith("conditioning=")] + [UNLABELLED[model]]
-    run = work / f"run-{model}"
-    summary = train(db_path, model, run, sets=sets, time_limit=minutes * 60, progress=False)
-    out = work / f"gen-{model}"
+def _generated_set(model: str, run: Path, work: Path, db_path: Path, n: int, labelled: bool, seed: int) -> dict:
+    """``n`` clips from ``run`` with ``seed``, evaluated against the test split (whole clips and first seconds)."""
+    out = work / f"gen-{model}" if seed == 0 else work / f"gen-{model}-seed{seed}"
     if out.exists():
         shutil.rmtree(out)
     t = time.monotonic()
-    files = generate(run, out, n=n, seconds=None if model == "wavegan" else 1.0, seed=0,
+    files = generate(run, out, n=n, seconds=None if model == "wavegan" else 1.0, seed=seed,
                      label="all" if labelled else None, batch_size=16, watermark=False)
     gen_s = time.monotonic() - t
     import soundfile as sf
 
     audio_s = sum(sf.info(str(f)).duration for f in files)
     metrics = evaluate(out, db=db_path, split="test")
-    row = {"model": model, "steps": summary.get("step"), "train_minutes": minutes,
-           "generate_x_realtime": round(audio_s / gen_s, 2)}
+    row = {"seed": seed, "generate_x_realtime": round(audio_s / gen_s, 2)}
     for key in ("fd_logmel", "fd_classifier", "inception_score", "classifier_accuracy", "memorization"):
         if key in metrics:
             row[key] = metrics[key].get("value")
@@ -98,13 +97,33 @@ def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, label
     return row
 
 
+def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, labelled: bool, seeds: int = 1) -> dict:
+    sets = [*COMMON, *SETS.get(model, []), "steps=10000000"]
+    if not labelled and model in UNLABELLED:
+        sets = [s for s in sets if not s.startswith("conditioning=")] + [UNLABELLED[model]]
+    run = work / f"run-{model}"
+    summary = train(db_path, model, run, sets=sets, time_limit=minutes * 60, progress=False)
+    row = {"model": model, "steps": summary.get("step"), "train_minutes": minutes}
+    sets = [_generated_set(model, run, work, db_path, n, labelled, seed) for seed in range(seeds)]
+    row["generate_x_realtime"] = sets[0].pop("generate_x_realtime")
+    row.update({k: dict(v) if isinstance(v, dict) else v for k, v in sets[0].items() if k != "seed"})
+    if seeds > 1:
+        row["seeds"] = sets
+        for key in ("fd_logmel", "classifier_accuracy"):
+            values = [s[key] for s in sets if s.get(key) is not None]
+            row[f"{key}_median"] = statistics.median(values) if values else None
+        row["first_second"]["fd_logmel_median"] = statistics.median(s["first_second"]["fd_logmel"] for s in sets)
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30.0, help="training minutes per model (default 30)")
     ap.add_argument("--data", type=Path, default=Path("/work/real-audio"), help="get-real-audio folder")
     ap.add_argument("--set", dest="which", choices=["drums", "speech"], default="drums")
     ap.add_argument("--models", default="wavenet,wavegan,mel-diffusion,diffwave")
-    ap.add_argument("--n", type=int, default=64, help="clips generated per model")
+    ap.add_argument("--n", type=int, default=64, help="clips generated per model and seed")
+    ap.add_argument("--seeds", type=int, default=1, help="sets of --n clips per model (seeds 0..K-1); medians reported")
     ap.add_argument("--work", type=Path, help="keep databases, runs and clips here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -116,8 +135,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     db_path = work / "db" if (work / "db").exists() else build_db(args.data, args.which, work)
     labelled = bool(Database.open(db_path).labels)
-    rows = [run_one(m, db_path, work, args.minutes, args.n, labelled) for m in wanted if m not in missing]
-    result = {"set": args.which, "minutes": args.minutes, "n": args.n, "models": rows, "work": str(work)}
+    rows = [run_one(m, db_path, work, args.minutes, args.n, labelled, args.seeds) for m in wanted if m not in missing]
+    result = {"set": args.which, "minutes": args.minutes, "n": args.n, "seeds": args.seeds, "models": rows,
+              "work": str(work)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
