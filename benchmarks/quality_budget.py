@@ -2,6 +2,7 @@
 
     python benchmarks/quality_budget.py --json --minutes M --data DIR [--set drums|speech]
         [--models wavenet,wavegan,mel-diffusion,diffwave] [--n 64] [--seeds K] [--work FOLDER]
+        [--setting KEY=VALUE ...]
 
 ``DIR`` is laid out by ``shared/tools/get-real-audio``. ``--set drums`` builds a 16 kHz
 database from every Hydrogen kit's hits labelled by kit piece (``scripts/ship/
@@ -97,8 +98,9 @@ def _generated_set(model: str, run: Path, work: Path, db_path: Path, n: int, lab
     return row
 
 
-def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, labelled: bool, seeds: int = 1) -> dict:
-    sets = [*COMMON, *SETS.get(model, []), "steps=10000000"]
+def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, labelled: bool, seeds: int = 1,
+            extra: list[str] = ()) -> dict:
+    sets = [*COMMON, *SETS.get(model, []), "steps=10000000", *extra]
     if not labelled and model in UNLABELLED:
         sets = [s for s in sets if not s.startswith("conditioning=")] + [UNLABELLED[model]]
     run = work / f"run-{model}"
@@ -124,6 +126,8 @@ def main() -> int:
     ap.add_argument("--models", default="wavenet,wavegan,mel-diffusion,diffwave")
     ap.add_argument("--n", type=int, default=64, help="clips generated per model and seed")
     ap.add_argument("--seeds", type=int, default=1, help="sets of --n clips per model (seeds 0..K-1); medians reported")
+    ap.add_argument("--setting", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training setting for every model, after the benchmark's own (e.g. decay_steps=5500)")
     ap.add_argument("--work", type=Path, help="keep databases, runs and clips here (default: a temporary folder)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -135,9 +139,10 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     db_path = work / "db" if (work / "db").exists() else build_db(args.data, args.which, work)
     labelled = bool(Database.open(db_path).labels)
-    rows = [run_one(m, db_path, work, args.minutes, args.n, labelled, args.seeds) for m in wanted if m not in missing]
-    result = {"set": args.which, "minutes": args.minutes, "n": args.n, "seeds": args.seeds, "models": rows,
-              "work": str(work)}
+    rows = [run_one(m, db_path, work, args.minutes, args.n, labelled, args.seeds, args.sets)
+            for m in wanted if m not in missing]
+    result = {"set": args.which, "minutes": args.minutes, "n": args.n, "seeds": args.seeds, "settings": args.sets,
+              "models": rows, "work": str(work)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
