@@ -106,15 +106,15 @@ def run_one(model: str, db_path: Path, work: Path, minutes: float, n: int, label
     run = work / f"run-{model}"
     summary = train(db_path, model, run, sets=sets, time_limit=minutes * 60, progress=False)
     row = {"model": model, "steps": summary.get("step"), "train_minutes": minutes}
-    sets = [_generated_set(model, run, work, db_path, n, labelled, seed) for seed in range(seeds)]
-    row["generate_x_realtime"] = sets[0].pop("generate_x_realtime")
-    row.update({k: dict(v) if isinstance(v, dict) else v for k, v in sets[0].items() if k != "seed"})
+    results = [_generated_set(model, run, work, db_path, n, labelled, seed) for seed in range(seeds)]
+    row["generate_x_realtime"] = results[0].pop("generate_x_realtime")
+    row.update({k: dict(v) if isinstance(v, dict) else v for k, v in results[0].items() if k != "seed"})
     if seeds > 1:
-        row["seeds"] = sets
+        row["seeds"] = results
         for key in ("fd_logmel", "classifier_accuracy"):
-            values = [s[key] for s in sets if s.get(key) is not None]
+            values = [r[key] for r in results if r.get(key) is not None]
             row[f"{key}_median"] = statistics.median(values) if values else None
-        row["first_second"]["fd_logmel_median"] = statistics.median(s["first_second"]["fd_logmel"] for s in sets)
+        row["first_second"]["fd_logmel_median"] = statistics.median(r["first_second"]["fd_logmel"] for r in results)
     return row
 
 

@@ -176,18 +176,24 @@ def guided(denoise: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
     """
     if not math.isfinite(scale) or scale < 0:
         raise WavesmithError(f"the guidance scale must be at least 0, not {scale}")
+
+    def one_half(x: torch.Tensor, t: torch.Tensor, conditioned: bool) -> torch.Tensor:
+        return denoise(x, t, torch.full((len(x),), conditioned, device=x.device))
+
     if scale in (0.0, 1.0):
-        return lambda x, t: denoise(x, t, torch.full((len(x),), scale == 1.0, device=x.device))
+        return lambda x, t: one_half(x, t, scale == 1.0)
 
     def both(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        on = None if active is None else active(t).to(x.device)
+        if on is not None and not bool(on.any()):
+            return one_half(x, t, True)
         n = len(x)
-        on = torch.ones(n, dtype=torch.bool, device=x.device) if active is None else active(t).to(x.device)
-        if not bool(on.any()):
-            return denoise(x, t, torch.ones(n, dtype=torch.bool, device=x.device))
         keep = torch.arange(2 * n, device=x.device) < n
         cond, uncond = denoise(torch.cat([x, x]), torch.cat([t, t]), keep).split(n)
         mixed = uncond + scale * (cond - uncond)
-        return mixed if bool(on.all()) else torch.where(on.reshape(-1, *([1] * (x.dim() - 1))), mixed, cond)
+        if on is None or bool(on.all()):
+            return mixed
+        return torch.where(on.reshape(-1, *([1] * (x.dim() - 1))), mixed, cond)
 
     return both
 
