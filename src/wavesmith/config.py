@@ -69,7 +69,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
         if origin is tuple and args and Ellipsis not in args:  # a fixed length, e.g. tuple[float, float]
             if len(value) != len(args):
                 raise WavesmithError(f"{name} must be a list of {len(args)} values, not {list(value)!r}")
-            return tuple(coerce(v, a, name) for v, a in zip(value, args))
+            return tuple(coerce(v, a, name) for v, a in zip(value, args, strict=True))
         items = [coerce(v, inner, name) if inner is not Any else v for v in value]
         return tuple(items) if origin is tuple else items
     if tp is bool:
