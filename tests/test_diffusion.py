@@ -149,3 +149,26 @@ def test_bad_sampling_settings_are_refused():
         D.sample(exact(s, "v"), (2, 1), s, sampler="euler")
     with pytest.raises(WavesmithError, match="schedule"):
         D.Schedule("sigmoid")
+
+
+@pytest.mark.parametrize("prediction", ["v", "eps"])
+def test_min_snr_weighs_each_example_x0_error_by_its_clipped_snr(prediction):
+    schedule, n, delta, gamma = D.Schedule(), 512, 0.5, 5.0
+    x0 = torch.zeros(n, 3)
+
+    def off_by_delta(x, t):  # implies x0_hat = delta everywhere (x0 is zero, so x = sigma eps)
+        alpha, sigma = (a[:, None] for a in schedule.alpha_sigma(t))
+        return (alpha * x - delta) / sigma if prediction == "v" else (x - alpha * delta) / sigma
+
+    loss = D.training_loss(off_by_delta, x0, schedule, prediction, generator=torch.Generator().manual_seed(4),
+                           min_snr=gamma)
+    t = torch.rand(n, generator=torch.Generator().manual_seed(4))
+    expected = (schedule.logsnr(t).double().exp().clamp(max=gamma) * delta**2).mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-3)
+    plain = D.training_loss(off_by_delta, x0, schedule, prediction, generator=torch.Generator().manual_seed(4))
+    assert float(plain) > 2 * float(loss)  # unweighted, the nearly clean examples dominate
+
+
+def test_min_snr_must_be_a_number_at_least_zero():
+    with pytest.raises(WavesmithError, match="min_snr"):
+        D.training_loss(lambda x, t: x, torch.zeros(2, 3), D.Schedule(), min_snr=-1)

@@ -104,13 +104,21 @@ def to_x0_eps(pred: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, sigma: t
 
 
 def training_loss(denoise: Denoiser, x0: torch.Tensor, schedule: Schedule, prediction: str = "v",
-                  mask: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                  min_snr: float = 0.0) -> torch.Tensor:
     """Mean squared error of the prediction at a uniformly drawn time per example.
 
     ``mask`` (broadcastable to ``x0``) weights positions, e.g. zero past a clip's end.
+    ``min_snr`` > 0 weighs each example by Min-SNR-gamma (Hang et al., 2023): its error in
+    ``x_0`` counts with weight ``min(SNR, gamma)``, so nearly clean examples, whose denoising
+    is easy and whose gradients conflict with the noisy ones', stop dominating. In terms of
+    the predicted target that is ``min(SNR, gamma) / (SNR + 1)`` for ``v`` and
+    ``min(SNR, gamma) / SNR`` for ``eps``.
     """
     if prediction not in PREDICTIONS:
         raise WavesmithError(f"prediction must be one of {', '.join(PREDICTIONS)}, not {prediction!r}")
+    if not (math.isfinite(min_snr) and min_snr >= 0):
+        raise WavesmithError(f"min_snr must be a number >= 0 (0 = off), not {min_snr}")
     n = x0.shape[0]
     t = torch.rand(n, generator=generator, device=x0.device if generator is None else generator.device)
     t = t.to(x0.device)
@@ -121,6 +129,10 @@ def training_loss(denoise: Denoiser, x0: torch.Tensor, schedule: Schedule, predi
     xt = a * x0 + s * eps
     target = a * eps - s * x0 if prediction == "v" else eps
     err = (denoise(xt, t) - target) ** 2
+    if min_snr > 0:
+        snr = schedule.logsnr(t).double().exp()
+        weight = snr.clamp(max=min_snr) / (snr + 1 if prediction == "v" else snr)
+        err = err * _expand(weight, err)
     if mask is None:
         return err.mean()
     mask = mask.expand_as(err).to(err.dtype)
