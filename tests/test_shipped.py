@@ -175,3 +175,19 @@ def test_new_mel_diffusion_runs_guide_in_an_interval_and_refuse_an_empty_one():
     for bad in ((6.0, -3.0), (1.0, 1.0), (float("nan"), 1.0)):
         with pytest.raises(WavesmithError, match="guidance_logsnr"):
             Config(guidance_logsnr=bad).validate()
+
+
+def test_new_mel_diffusion_runs_weigh_the_loss_by_min_snr_and_older_runs_keep_training_as_they_did():
+    from wavesmith.config import from_dict
+    from wavesmith.errors import WavesmithError
+    from wavesmith.generate import load_model
+    from wavesmith.models.mel_diffusion import Config
+
+    assert Config().min_snr == 5.0 and Config().guidance == 4.0
+    assert from_dict(Config, {"guidance": 3.0}).min_snr == 0.0  # saved before the key: plain loss on resume
+    for name in ("drums", "notes"):
+        model, meta = load_model(name)
+        assert "min_snr" not in meta["config"]["model"] and model.config.min_snr == 0.0
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(WavesmithError, match="min_snr"):
+            Config(min_snr=bad).validate()
