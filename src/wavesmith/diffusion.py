@@ -103,6 +103,13 @@ def to_x0_eps(pred: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, sigma: t
     return (x - s * pred) / a, pred
 
 
+def check_min_snr(gamma: float, name: str = "min_snr") -> float:
+    """``gamma`` if it is a usable Min-SNR-gamma (a number >= 0; 0 turns the weighting off)."""
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise WavesmithError(f"{name} must be a number >= 0 (0 = off), not {gamma}")
+    return gamma
+
+
 def training_loss(denoise: Denoiser, x0: torch.Tensor, schedule: Schedule, prediction: str = "v",
                   mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
                   min_snr: float = 0.0) -> torch.Tensor:
@@ -117,8 +124,7 @@ def training_loss(denoise: Denoiser, x0: torch.Tensor, schedule: Schedule, predi
     """
     if prediction not in PREDICTIONS:
         raise WavesmithError(f"prediction must be one of {', '.join(PREDICTIONS)}, not {prediction!r}")
-    if not (math.isfinite(min_snr) and min_snr >= 0):
-        raise WavesmithError(f"min_snr must be a number >= 0 (0 = off), not {min_snr}")
+    check_min_snr(min_snr)
     n = x0.shape[0]
     t = torch.rand(n, generator=generator, device=x0.device if generator is None else generator.device)
     t = t.to(x0.device)
@@ -130,7 +136,7 @@ def training_loss(denoise: Denoiser, x0: torch.Tensor, schedule: Schedule, predi
     target = a * eps - s * x0 if prediction == "v" else eps
     err = (denoise(xt, t) - target) ** 2
     if min_snr > 0:
-        snr = schedule.logsnr(t).double().exp()
+        snr = (alpha.double() / sigma.double()) ** 2
         weight = snr.clamp(max=min_snr) / (snr + 1 if prediction == "v" else snr)
         err = err * _expand(weight, err)
     if mask is None:

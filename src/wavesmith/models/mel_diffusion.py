@@ -87,8 +87,7 @@ class Config:
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise WavesmithError(f"mel-diffusion guidance_logsnr must be two finite numbers, low < high, "
                                  f"not {list(self.guidance_logsnr)}")
-        if not (math.isfinite(self.min_snr) and self.min_snr >= 0):
-            raise WavesmithError(f"mel-diffusion min_snr must be a number >= 0 (0 = off), not {self.min_snr}")
+        D.check_min_snr(self.min_snr, "mel-diffusion min_snr")
         if not (self.lr > 0 and math.isfinite(self.lr) and self.mel_scale > 0):
             raise WavesmithError("mel-diffusion needs lr > 0 and mel_scale > 0")
 
