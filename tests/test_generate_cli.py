@@ -176,3 +176,12 @@ def test_ogg_files_are_watermarked_but_unsigned_and_the_user_is_told(tmp_path, c
 def test_file_seeds_stay_those_of_earlier_versions():
     # Pinned: a recorded seed must remake its file with every later version.
     assert [file_seed(7, i) for i in range(4)] == [7, 1711099005, 1077072701, 1475561657]
+
+
+def test_generate_help_states_mel_diffusions_default_guidance(capsys):
+    from wavesmith.models.mel_diffusion import Config
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{Config().guidance:g} for new mel-diffusion runs" in text

@@ -86,7 +86,7 @@ def register(sub) -> None:
     g.add_argument("--steps", type=int, help="diffusion models: sampling steps (default: the model's, at most 25)")
     g.add_argument("--guidance", type=float,
                    help="diffusion models: classifier-free guidance scale >= 0 (1 = plain conditional; default: the "
-                   "model's, 3 for new mel-diffusion runs, applied at the noise levels of its guidance_logsnr)")
+                   "model's, 4 for new mel-diffusion runs, applied at the noise levels of its guidance_logsnr)")
     g.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], help="diffusion models: sampler (default dpm++)")
     g.add_argument("--vocoder", metavar="NAME|RUN",
                    help="mel-domain models: decode with this vocoder instead of the model's own (a shipped name "
