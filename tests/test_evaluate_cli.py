@@ -48,6 +48,7 @@ def test_cli_prints_a_table_and_writes_every_metric_with_its_calibration(db_path
     assert main(["evaluate", str(gen), "--db", str(db_path), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "fd_logmel" in out and "real_floor" in out and "(cached)" in out
+    assert "accuracy per requested label: " in out
     res = json.loads((tmp_path / "e.json").read_text())
     for key in ("fd_logmel", "memorization", "classifier_accuracy", "inception_score", "fd_classifier", "ndb_k"):
         assert {"value", "real_floor", "noise", "better"} <= set(res[key]), key
@@ -175,3 +176,16 @@ def test_reference_seconds_compares_with_the_first_seconds_of_long_real_clips(tm
     assert main(["evaluate", str(gen), "--reference", str(tmp_path / "ref"), "--reference-seconds", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--reference-seconds must be a positive number" in err[0]
+
+
+def test_accuracy_per_label_says_what_each_requested_label_was_taken_for(db_path, tmp_path):
+    res = evaluate(_generated(tmp_path / "right"), db=db_path, report_path=tmp_path / "right.html")
+    per = res["classifier_accuracy"]["per_label"]
+    assert sum(r["n"] for r in per.values()) == 24 and set(per) <= set(degrade.LABELS)
+    assert all(r["value"] >= 0.5 and r["real_floor"] >= 0.5 for r in per.values())
+    assert "accuracy per requested label" in (tmp_path / "right.html").read_text()
+    shifted = evaluate(_generated(tmp_path / "shifted", labels_shift=1), db=db_path)["classifier_accuracy"]
+    for j, name in enumerate(degrade.LABELS):  # asked for label j, the clip is label j - 1
+        if name in shifted["per_label"]:
+            row = shifted["per_label"][name]
+            assert row["value"] <= 0.5 and row["taken_for"] == degrade.LABELS[(j - 1) % 4], (name, row)

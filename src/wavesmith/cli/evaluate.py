@@ -46,6 +46,11 @@ def _run(args) -> int:
     print(f"{result['n_generated']} generated clips; reference: {result['n_reference']} clips{first}; "
           f"real floor: {result['floor_source']} ({result['n_floor']} clips)")
     print(format_table(result))
+    per_label = (result.get("classifier_accuracy") or {}).get("per_label")
+    if per_label:
+        print("accuracy per requested label: " + ", ".join(
+            f"{k} {r['value']:.2f}" + (f" (taken for {r['taken_for']} {r['taken_for_share']:.0%})"
+                                       if r["taken_for"] else "") for k, r in per_label.items()))
     mem = result["memorization"]
     if mem.get("note"):
         print(f"memorization not checked: {mem['note']}")

@@ -140,6 +140,13 @@ def evaluate_arrays(
             for name, v in _classifier_metrics(p, f, fr, centres, classifier.prior, labels_for[k]).items():
                 rows.setdefault(name, {})[k] = v
         rows["ndb_k"]["bins"] = k_bins
+        if requested_labels is not None:  # which labels the model gets wrong, and for what
+            floor = m.accuracy_per_label(clf_out["real_floor"], real.floor_labels, classifier.labels) \
+                if real.floor_labels is not None else {}
+            per = m.accuracy_per_label(clf_out["value"], requested_labels, classifier.labels)
+            rows["classifier_accuracy"]["per_label"] = {
+                name: {**r, "real_floor": floor[name]["value"] if name in floor else None}
+                for name, r in per.items()}
         if requested_labels is None:
             rows["classifier_accuracy"]["note"] = "no requested labels (generated.jsonl with labels) for these files"
     train_f = extract(real.train, sr, seed=seed)

@@ -153,3 +153,21 @@ def accuracy(p: np.ndarray, labels: np.ndarray) -> float | None:
     if not keep.any():
         return None
     return float((np.asarray(p)[keep].argmax(1) == labels[keep]).mean())
+
+
+def accuracy_per_label(p: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, dict]:
+    """Per requested label: ``n`` rows, ``value`` (their accuracy), and ``taken_for``, the label
+    most often predicted in its place with the share of rows it took (None when never wrong)."""
+    labels = np.asarray(labels)
+    pred = np.asarray(p).argmax(1)
+    out = {}
+    for k, name in enumerate(names):
+        rows = labels == k
+        if not rows.any():
+            continue
+        wrong = np.bincount(pred[rows & (pred != k)], minlength=len(names))
+        worst = int(wrong.argmax())
+        out[name] = {"n": int(rows.sum()), "value": float((pred[rows] == k).mean()),
+                     "taken_for": names[worst] if wrong[worst] else None,
+                     "taken_for_share": float(wrong[worst] / rows.sum())}
+    return out

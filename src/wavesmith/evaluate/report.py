@@ -129,6 +129,16 @@ def render(result: dict, arrays: dict, gen, real) -> str:
             meaning = html.escape(r["meaning"])
             out.append(f"<tr><td>{name}</td><td class='meaning'>{meaning}</td>{cells}<td>{r['better']}</td></tr>")
     out.append("</table>")
+    per_label = (result.get("classifier_accuracy") or {}).get("per_label")
+    if per_label:
+        out.append("<h2>Classifier accuracy per requested label</h2><table><tr><th>label</th><th>clips</th>"
+                   "<th>accuracy</th><th>real floor</th><th>most often taken for</th></tr>")
+        for name, r in per_label.items():
+            taken = "&ndash;" if r["taken_for"] is None else \
+                f"{html.escape(r['taken_for'])} ({r['taken_for_share']:.0%})"
+            out.append(f"<tr><td>{html.escape(name)}</td><td>{r['n']}</td><td>{fmt(r['value'])}</td>"
+                       f"<td>{fmt(r['real_floor'])}</td><td>{taken}</td></tr>")
+        out.append("</table>")
 
     feats, ref = arrays["features"], arrays["reference"]
     g, fl = feats["value"], feats["real_floor"]
