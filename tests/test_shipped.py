@@ -156,15 +156,25 @@ def test_one_shots_are_cut_after_their_sound_but_keep_a_watermarkable_second(shi
     assert record["settings"]["trim"] is False
 
 
-def test_a_shipped_model_made_before_the_guidance_interval_keeps_guiding_every_step():
+def test_a_model_made_before_the_guidance_interval_keeps_guiding_every_step():
+    from wavesmith.config import from_dict
     from wavesmith.generate import load_model
+    from wavesmith.models.mel_diffusion import Config
 
-    model, meta = load_model("notes")  # measured no better with the interval: left as it was made
-    assert "guidance_logsnr" not in meta["config"]["model"]
-    assert model.config.guidance_logsnr == (-20.0, 20.0)
-    assert model.config.guidance == meta["config"]["model"]["guidance"] == 4.0  # its own scale, not the new default
+    old = from_dict(Config, {"guidance": 4.0})  # a checkpoint's config saved before the key existed
+    assert old.guidance_logsnr == (-20.0, 20.0) and old.guidance == 4.0  # its own scale, not the new default
     drums, _ = load_model("drums")  # re-tuned on its valid split
     assert drums.config.guidance_logsnr == (-3.0, 6.0) and drums.config.guidance == 3.0
+
+
+def test_the_shipped_notes_model_is_as_wide_as_a_mel_frame_and_samples_with_the_new_defaults():
+    from wavesmith.generate import load_model
+
+    notes, meta = load_model("notes")
+    c = notes.config
+    assert c.channels * c.mults[0] >= notes.spec.n_mels  # narrower, its samples were speckled
+    assert (c.min_snr, c.guidance, c.guidance_logsnr) == (5.0, 4.0, (-3.0, 6.0))
+    assert meta["config"]["model"]["min_snr"] == 5.0  # trained so, recorded so
 
 
 def test_new_mel_diffusion_runs_guide_in_an_interval_and_refuse_an_empty_one():
@@ -185,9 +195,8 @@ def test_new_mel_diffusion_runs_weigh_the_loss_by_min_snr_and_older_runs_keep_tr
 
     assert Config().min_snr == 5.0 and Config().guidance == 4.0
     assert from_dict(Config, {"guidance": 3.0}).min_snr == 0.0  # saved before the key: plain loss on resume
-    for name in ("drums", "notes"):
-        model, meta = load_model(name)
-        assert "min_snr" not in meta["config"]["model"] and model.config.min_snr == 0.0
+    model, meta = load_model("drums")
+    assert "min_snr" not in meta["config"]["model"] and model.config.min_snr == 0.0
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(WavesmithError, match="min_snr"):
             Config(min_snr=bad).validate()

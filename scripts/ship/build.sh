@@ -5,12 +5,16 @@
 #   bash scripts/ship/build.sh speech SPEECH_DIR WORK_DIR
 # REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/);
 # SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
-# Training runs on one CPU core (taskset -c 0): 24,000 steps for drums, 16,000 for notes (8 steps/s here).
+# Training runs on one CPU core (taskset -c 0): drums 24,000 steps of a 64-channel network (8 steps/s
+# on the CPU of 2026-12-01); notes 12,000 steps of a 96-channel one (mults 1,1,2; 2.2 steps/s on the
+# slower CPU of 2026-12-07, 90 minutes): at 64 channels, fewer than the 80 mel bins, samples are speckled.
 # Then: python -c "from wavesmith import shipped; shipped.export('WORK/run-NAME', 'NAME', {...})"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1 real=$2 work=$3
-steps=24000; [ "$name" = notes ] && steps=16000  # the shipped runs: drums stopped at 18,454 (best.pt 18,000), notes ran 16,000
+# The shipped runs: drums stopped at 18,454 (best.pt 18,000); notes ran 12,000.
+steps=24000 width=(--set channels=64)
+[ "$name" = notes ] && steps=12000 width=(--set channels=96 --set mults=1,1,2)
 W=.venv/bin/wavesmith
 mkdir -p "$work"
 case "$name" in
@@ -61,5 +65,5 @@ esac
 $W db create "$work/db-$name" --sample-rate 22050
 for m in "${manifests[@]}"; do $W db add "$work/db-$name" --manifest "$m" --workers 1; done
 OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-$name" --model mel-diffusion --run "$work/run-$name" \
-  --set seconds=1.5 --set channels=64 --set workers=0 --set batch_size=16 --set steps="$steps" \
+  --set seconds=1.5 "${width[@]}" --set workers=0 --set batch_size=16 --set steps="$steps" \
   --set valid_every=1000 --set checkpoint_every=1000 --set preview_every=4000 --set log_every=50
