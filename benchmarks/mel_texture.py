@@ -8,7 +8,7 @@ split's real clips of that label. For each set, per window, over the bins within
 window's loudest bin:
 
 - ``roughness``: the mean absolute change of the log-mel (natural log) from one frame to the
-  next; a sustained note is smooth (about 0.2), a model that leaves part of its sampling noise
+  next; a sustained note is smooth (real notes about 0.1), a model that leaves part of its sampling noise
   in the frames is speckled (well above 1), which the vocoder turns into a hiss between the
   harmonics;
 - ``loud_share``: the share of the window's bins within those 40 dB; speckle makes a few bins

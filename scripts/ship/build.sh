@@ -7,7 +7,7 @@
 # SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
 # Training runs on one CPU core (taskset -c 0): drums 24,000 steps of a 64-channel network (8 steps/s
 # on the CPU of 2026-12-01); notes 12,000 steps of a 96-channel one (mults 1,1,2; 2.2 steps/s on the
-# slower CPU of 2026-12-07, 90 minutes): at 64 channels, fewer than the 80 mel bins, samples are speckled.
+# slower CPU of 2026-12-07, 93 minutes): at 64 channels, fewer than the 80 mel bins, samples are speckled.
 # Then: python -c "from wavesmith import shipped; shipped.export('WORK/run-NAME', 'NAME', {...})"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
