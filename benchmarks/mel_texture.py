@@ -57,7 +57,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
     model, _ = load_model(args.model)
     c = model.config
     labels = list(model.info.labels) or [None]

@@ -147,7 +147,7 @@ def evaluate_arrays(
             rows["classifier_accuracy"]["per_label"] = {
                 name: {**r, "real_floor": floor[name]["value"] if name in floor else None}
                 for name, r in per.items()}
-        if requested_labels is None:
+        else:
             rows["classifier_accuracy"]["note"] = "no requested labels (generated.jsonl with labels) for these files"
     train_f = extract(real.train, sr, seed=seed)
     if real.held_out is None:
