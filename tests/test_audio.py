@@ -60,6 +60,15 @@ def test_spectrogram_png_is_a_valid_png():
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
 
 
+def test_a_spectrogram_picture_puts_a_tone_in_its_band_low_frequencies_at_the_bottom():
+    from wavesmith.plot import spectrogram_rgb
+
+    low, high = (spectrogram_rgb(tone(f, 16000, 0.5).T, 16000, height=64) for f in (300, 5000))
+    assert low.shape[0] == 64 and low.shape[2] == 3 and low.dtype == np.uint8
+    brightest = [int(img.astype(int).sum(-1).mean(1).argmax()) for img in (low, high)]
+    assert brightest[0] > brightest[1]  # row 0 is the top of the picture
+
+
 def test_as_written_is_what_write_then_read_gives(tmp_path):
     x = np.random.default_rng(0).uniform(-1.2, 1.2, (2, 1000)).astype(np.float32)
     A.write(tmp_path / "a.wav", x, 16000)

@@ -46,6 +46,13 @@ def spectrogram_png(
     audio: np.ndarray | torch.Tensor, sample_rate: int, height: int = 128, dynamic_range_db: float = 80.0
 ) -> bytes:
     """A log-mel spectrogram of the first channel as PNG bytes (low frequencies at the bottom)."""
+    return png_bytes(spectrogram_rgb(audio, sample_rate, height, dynamic_range_db))
+
+
+def spectrogram_rgb(
+    audio: np.ndarray | torch.Tensor, sample_rate: int, height: int = 128, dynamic_range_db: float = 80.0
+) -> np.ndarray:
+    """The picture of :func:`spectrogram_png` as ``(height, frames, 3)`` uint8 RGB."""
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     x = x.reshape(-1, x.shape[-1])[0]
     n_fft = 1024 if sample_rate > 24000 else 512
@@ -53,4 +60,4 @@ def spectrogram_png(
     db = mel * (20.0 / np.log(10.0))
     top = db.max() if db.size else 0.0
     img = (db - (top - dynamic_range_db)) / dynamic_range_db
-    return png_bytes(colormap(img[::-1]))
+    return colormap(img[::-1])
