@@ -156,24 +156,35 @@ def test_one_shots_are_cut_after_their_sound_but_keep_a_watermarkable_second(shi
     assert record["settings"]["trim"] is False
 
 
-def test_a_model_made_before_the_guidance_interval_keeps_guiding_every_step():
+def _saved_before(tmp_path, *keys):
+    """The shipped notes model's checkpoint as a run written before the config ``keys`` existed."""
+    from wavesmith import checkpoint as ckpt
+
+    state, _ = ckpt.load(shipped.path("notes"))
+    for key in keys:
+        del state["config"]["model"][key]
+    return ckpt.save(state, tmp_path / "old.pt")
+
+
+def test_a_model_made_before_the_guidance_interval_keeps_guiding_every_step(tmp_path):
     from wavesmith.config import from_dict
     from wavesmith.generate import load_model
     from wavesmith.models.mel_diffusion import Config
 
     old = from_dict(Config, {"guidance": 4.0})  # a checkpoint's config saved before the key existed
     assert old.guidance_logsnr == (-20.0, 20.0) and old.guidance == 4.0  # its own scale, not the new default
-    drums, _ = load_model("drums")  # re-tuned on its valid split
-    assert drums.config.guidance_logsnr == (-3.0, 6.0) and drums.config.guidance == 3.0
+    model, _ = load_model(_saved_before(tmp_path, "guidance_logsnr"))
+    assert model.config.guidance_logsnr == (-20.0, 20.0) and model.config.min_snr == 5.0
 
 
-def test_the_shipped_notes_model_is_as_wide_as_a_mel_frame_and_samples_with_the_new_defaults():
+@pytest.mark.parametrize("name, guidance", [("drums", 3.0), ("notes", 4.0)])  # drums' scale chosen on its valid split
+def test_the_shipped_mel_models_are_as_wide_as_a_mel_frame_and_guide_in_the_interval(name, guidance):
     from wavesmith.generate import load_model
 
-    notes, meta = load_model("notes")
-    c = notes.config
-    assert c.channels * c.mults[0] >= notes.spec.n_mels  # narrower, its samples were speckled
-    assert (c.min_snr, c.guidance, c.guidance_logsnr) == (5.0, 4.0, (-3.0, 6.0))
+    model, meta = load_model(name)
+    c = model.config
+    assert c.channels * c.mults[0] >= model.spec.n_mels  # narrower, their samples were speckled
+    assert (c.min_snr, c.guidance, c.guidance_logsnr) == (5.0, guidance, (-3.0, 6.0))
     assert meta["config"]["model"]["min_snr"] == 5.0  # trained so, recorded so
 
 
@@ -187,7 +198,7 @@ def test_new_mel_diffusion_runs_guide_in_an_interval_and_refuse_an_empty_one():
             Config(guidance_logsnr=bad).validate()
 
 
-def test_new_mel_diffusion_runs_weigh_the_loss_by_min_snr_and_older_runs_keep_training_as_they_did():
+def test_new_mel_diffusion_runs_weigh_the_loss_by_min_snr_and_older_runs_keep_training_as_they_did(tmp_path):
     from wavesmith.config import from_dict
     from wavesmith.errors import WavesmithError
     from wavesmith.generate import load_model
@@ -195,8 +206,8 @@ def test_new_mel_diffusion_runs_weigh_the_loss_by_min_snr_and_older_runs_keep_tr
 
     assert Config().min_snr == 5.0 and Config().guidance == 4.0
     assert from_dict(Config, {"guidance": 3.0}).min_snr == 0.0  # saved before the key: plain loss on resume
-    model, meta = load_model("drums")
-    assert "min_snr" not in meta["config"]["model"] and model.config.min_snr == 0.0
+    model, _ = load_model(_saved_before(tmp_path, "min_snr"))
+    assert model.config.min_snr == 0.0 and model.config.guidance_logsnr == (-3.0, 6.0)
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(WavesmithError, match="min_snr"):
             Config(min_snr=bad).validate()
