@@ -5,7 +5,7 @@
 #   bash scripts/ship/build.sh speech SPEECH_DIR WORK_DIR
 # REAL_AUDIO_DIR is laid out by shared/tools/get-real-audio (its soundfont/ and drums/);
 # SPEECH_DIR by shared/tools/get-speech (metadata.csv with path,label,speaker,text,language).
-# Training runs on one CPU core (taskset -c 0), in two stages: 12,000 steps of a 96-channel network
+# Training runs on one CPU core (taskset -c 0): 12,000 steps of a 96-channel network
 # (mults 1,1,2; 2.2-2.7 steps/s on the CPU of 2026-12-07, 75-93 minutes; at 64 channels, fewer than
 # the 80 mel bins, samples are speckled: the drums shipped before 2026-12-07 were 64 channels); for
 # notes then 8,000 more steps from stage 1's best weights with a fresh cosine from half the learning
