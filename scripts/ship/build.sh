@@ -16,7 +16,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1 real=$2 work=$3
-steps=12000 width=(--set channels=96 --set mults=1,1,2)
 W=.venv/bin/wavesmith
 mkdir -p "$work"
 case "$name" in
@@ -67,7 +66,7 @@ esac
 $W db create "$work/db-$name" --sample-rate 22050
 for m in "${manifests[@]}"; do $W db add "$work/db-$name" --manifest "$m" --workers 1; done
 OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-$name" --model mel-diffusion --run "$work/run-$name" \
-  --set seconds=1.5 "${width[@]}" --set workers=0 --set batch_size=16 --set steps="$steps" \
+  --set seconds=1.5 --set channels=96 --set mults=1,1,2 --set workers=0 --set batch_size=16 --set steps=12000 \
   --set valid_every=1000 --set checkpoint_every=1000 --set preview_every=4000 --set log_every=50
 [ "$name" = notes ] || exit 0
 OMP_NUM_THREADS=1 taskset -c 0 $W train "$work/db-$name" --init "$work/run-$name" --run "$work/run-$name-2" \
