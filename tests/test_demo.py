@@ -16,6 +16,7 @@ def test_demo_generates_from_the_shipped_model_fine_tunes_and_compares_then_reru
     lines: list[str] = []
     summary = run_demo(tmp_path / "demo", minutes=0.05, n=2, log=lines.append)
     assert summary["info"]["clips"] == 48 and set(summary["info"]["labels"]) == {"hihat", "kick", "snare", "tom"}
+    assert summary["info"]["splits"]["test"] >= 10  # both sets are measured against enough held-out hits
     assert summary["step"] >= 1
     assert len(summary["shipped"]) == 2 and len(summary["generated"]) == 2
     for folder in ("generated-drums", "generated-mel-diffusion"):  # like with like: the bundled kit pieces in turn

@@ -71,6 +71,28 @@ def test_features_of_tone_noise_and_silence():
     assert f.embedding.shape == (3, 2 * features.N_MELS)
 
 
+def test_trailing_silence_is_not_part_of_a_clips_sound_but_leading_silence_is():
+    # A watermarked one-shot is kept at 1 s however short its hit; a real sample ends with its sound.
+    # The log-mel frames (fd_logmel) and the loudness stop where the sound does.
+    sr = 16000
+    t = np.arange(sr // 4) / sr
+    hit = (np.exp(-t / 0.03) * np.random.default_rng(1).standard_normal(len(t))).astype(np.float32)[None] * 0.5
+    padded = np.zeros((1, sr), np.float32)
+    padded[:, : hit.shape[-1]] = hit
+    faint = padded.copy()
+    faint[:, hit.shape[-1]:] = 10 ** (-85 / 20) * np.random.default_rng(2).standard_normal(sr - hit.shape[-1])
+    late = np.zeros((1, sr), np.float32)
+    late[:, sr // 2: sr // 2 + hit.shape[-1]] = hit
+    silence = np.zeros((1, sr), np.float32)
+    f = features.extract([hit, padded, faint, late, silence], sr)
+    for i in (1, 2):
+        assert f.loudness[i] == pytest.approx(f.loudness[0], abs=0.5)
+    per_clip = [len(features.extract([c], sr).frames) for c in (hit, padded, faint, late, silence)]
+    assert per_clip[1] == per_clip[0] == per_clip[2]  # the padding adds no frame
+    assert per_clip[3] > per_clip[0] + 20  # the silence before a late onset is kept: placement matters
+    assert per_clip[4] > 50  # a silent clip keeps its length (the silence calibration)
+
+
 def test_nearest_neighbour_threshold_ignores_exact_duplicates_in_the_held_out_set():
     rng = np.random.default_rng(4)
     train = rng.normal(size=(50, 8))

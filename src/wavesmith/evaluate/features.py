@@ -12,8 +12,13 @@ What is measured (on the mean of the channels):
   their mean and covariance feed the log-mel Frechet distance;
 - a per-clip embedding (mean and standard deviation of the log-mel frames), used to find
   nearest neighbours for the memorization check;
-- loudness (RMS in dBFS over the whole clip), the duration of non-silent audio, the spectral
-  centroid of the non-silent frames, and a YIN fundamental frequency where the clip is pitched.
+- loudness (RMS in dBFS), the duration of non-silent audio, the spectral centroid of the
+  non-silent frames, and a YIN fundamental frequency where the clip is pitched.
+
+A clip is measured up to the end of its sound (its last frame louder than -60 dBFS and within
+50 dB of its loudest) in the log-mel frames and the loudness: trailing silence, such as the
+padding that keeps a watermarked one-shot at 1 s, does not count there. Silence before the
+sound counts. The embedding takes every frame.
 """
 
 from __future__ import annotations
@@ -95,6 +100,15 @@ def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max
             frame_db = 10 * torch.log10(power.clamp_min(1e-12))
             top = torch.where(valid, frame_db, torch.tensor(-1e9)).amax(1, keepdim=True)
             loud_mask = valid & (frame_db > SILENCE_DB) & (frame_db > top - RELATIVE_SILENCE_DB)
+            # A clip's sound ends with its last non-silent frame: trailing silence is padding (a
+            # watermarked one-shot keeps 1 s however short its hit; a sample file ends with its
+            # sound), so the frame statistics and the loudness stop there. Leading silence stays:
+            # an onset's placement is part of the sound. A clip with no sound keeps its length
+            # (the silence calibration). The embedding keeps every frame: a hard end would make
+            # a slightly changed copy one frame shorter than its original, and the copy unseen.
+            last = torch.where(loud_mask, torch.arange(spec.shape[-1])[None], -1).amax(1)
+            n_sound = torch.where(last >= 0, last + 1, n_valid)
+            sound = torch.arange(spec.shape[-1])[None] < n_sound[:, None]
             mel = torch.log(torch.clamp(fb @ spec.sqrt(), min=1e-5)).transpose(1, 2)  # (B, frames, mels)
             # Embedding over all valid frames: silence and its placement are part of a clip's identity.
             # 60 dB of dynamic range under the clip's loudest band: faint noise (dither, a model's
@@ -105,14 +119,15 @@ def extract(clips: list[np.ndarray], sample_rate: int, batch_size: int = 64, max
             mean = (em * w).sum(1) / w.sum(1)
             std = (((em - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt()
             emb[idx] = torch.cat([mean, std], 1).double().numpy()
-            sq = (x.double() ** 2).sum(1) / torch.as_tensor(np.maximum(lengths[idx], 1))
+            ends = torch.minimum(torch.as_tensor(lengths[idx]), n_sound * hop).clamp_min(1)
+            sq = (x.double() ** 2 * (torch.arange(x.shape[-1])[None] < ends[:, None])).sum(1) / ends
             loud[idx] = (10 * torch.log10(sq.clamp_min(1e-12))).numpy()
             dur[idx] = (loud_mask.sum(1) * hop / sample_rate).numpy()
             lm = loud_mask.float()
             cen_b = ((spec * freqs[None, :, None]).sum(1) / spec.sum(1).clamp_min(1e-20) * lm).sum(1) / lm.sum(1)
             cen[idx] = torch.where(lm.sum(1) > 0, cen_b, torch.tensor(float("nan"))).double().numpy()
             f0[idx] = _yin_clip_f0(x, lengths[idx], sample_rate, n_fft // 2, hop, loud_mask)
-            frames.append(mel[valid].double().numpy())
+            frames.append(mel[sound].double().numpy())
     frames = np.concatenate(frames) if frames else np.zeros((0, N_MELS))
     if len(frames) > max_frames_kept:  # covariance of a random subset: same statistics, bounded cost
         frames = frames[np.random.default_rng(seed).choice(len(frames), max_frames_kept, replace=False)]
