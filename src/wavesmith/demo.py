@@ -44,7 +44,7 @@ def run_demo(
     out: str | Path = "demo",
     model: str = "mel-diffusion",
     minutes: float = 2.0,
-    n: int = 8,
+    n: int = 16,
     seed: int = 0,
     log=print,
 ) -> dict:
