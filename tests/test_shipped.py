@@ -49,7 +49,7 @@ def test_generate_from_a_shipped_name(ship, tmp_path):
     assert main(["generate", "tones", "-n", "2", "--seconds", "0.25", "--label", "lo", "--seed", "1",
                  "--out", str(tmp_path / "out"), "--steps", "3", "--guidance", "1.5"]) == 0
     files = sorted((tmp_path / "out").glob("*.wav"))
-    assert len(files) == 2 and sf.info(str(files[0])).frames == 4000
+    assert len(files) == 2 and sf.info(str(files[0])).frames == 16000  # 0.25 s, padded to carry the mark
     record = json.loads((tmp_path / "out" / "generated.jsonl").read_text().splitlines()[0])
     assert record["checkpoint"].endswith("tones.pt") and record["settings"]["steps"] == 3
 
@@ -154,6 +154,13 @@ def test_one_shots_are_cut_after_their_sound_but_keep_a_watermarkable_second(shi
     assert a <= b == 4000
     record = json.loads((tmp_path / "b" / "generated.jsonl").read_text())
     assert record["settings"]["trim"] is False
+
+
+def test_a_one_shot_shorter_than_the_watermarks_second_is_padded_and_marked(ship, tmp_path):
+    assert main(["generate", "tones", "-n", "1", "--seconds", "0.25", "--out", str(tmp_path / "w")]) == 0
+    assert sf.info(str(tmp_path / "w" / "000.wav")).frames == 16000  # 0.25 s of sound, then silence to 1 s
+    record = json.loads((tmp_path / "w" / "generated.jsonl").read_text())
+    assert record["watermark"] and record["watermark"]["payload"] is not None
 
 
 def _saved_before(tmp_path, *keys):

@@ -237,9 +237,11 @@ def generate(
                         "batch_index": j, "run_seed": seed, "label": names[(start + j) % len(names)] if names else None,
                         "speaker": speaker, "settings": settings}
                        for j in range(b)]
+            shortest = round(W.MIN_SECONDS * info.sample_rate) if watermark else 0
+            if clips.shape[-1] < shortest:  # silence after a short clip, so that it carries the mark
+                clips = torch.nn.functional.pad(torch.as_tensor(clips), (0, shortest - clips.shape[-1]))
             lengths = None
             if model.one_shots if trim is None else trim:
-                shortest = round(W.MIN_SECONDS * info.sample_rate) if watermark else 0
                 lengths = [max(shortest, A.sound_end(c, info.sample_rate)) for c in A.as_float32(clips)]
             paths += save_clips(clips, info.sample_rate, out, records, format=format, watermark=watermark,
                                 model=meta["model_name"], checkpoint_hash=meta["sha256"], lengths=lengths)

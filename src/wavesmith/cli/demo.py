@@ -17,7 +17,7 @@ def register(sub) -> None:
                    "from scratch")
     p.add_argument("--minutes", type=float, default=2.0,
                    help="training time on this machine (default: 2; 0 skips)")
-    p.add_argument("-n", type=int, default=16, help="files to generate per model (default: 16)")
+    p.add_argument("-n", type=int, default=32, help="files to generate per model (default: 32)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and generation")
     p.set_defaults(func=_run)
 
