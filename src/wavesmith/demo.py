@@ -24,8 +24,9 @@ from wavesmith.errors import WavesmithError
 SHIPPED = "drums"
 
 # Settings per model for a few CPU minutes. Fine-tuning the shipped mel-diffusion model on
-# 48 hits: a tenth of its training rate, no warm-up, a fast EMA so a few hundred updates
-# show. At 5e-5 for 1,200 steps (200 epochs of the bundled hits) it drifted: late onsets.
+# the 30 hits of the train split: a tenth of its training rate, no warm-up, a fast EMA so a
+# few hundred updates show; generation takes best.pt, the step with the lowest validation
+# loss. At 5e-5 for 1,200 steps (200 epochs of the bundled hits) it drifted: late onsets.
 DEMO_SPLIT = (0.6, 0.1, 0.3)  # train, valid, test shares of the demo's database
 DEMO_SETS = {
     # Fine-tuning windows of 0.9 s, the bundled hits' longest, not the shipped model's 1.5 s:
