@@ -93,7 +93,8 @@ def register(sub) -> None:
                    "from `wavesmith models`, or a hifigan / distilled-vocoder run)")
     g.add_argument("--trim", action=argparse.BooleanOptionalAction, default=None,
                    help="cut each file where its sound has died away (default: on for one-shot models such as "
-                   "drums; a watermarked file keeps at least 1 s, a shorter clip padded with silence to carry the mark)")
+                   "drums; a watermarked file keeps at least 1 s, a shorter clip padded with silence to carry "
+                   "the mark)")
     g.add_argument("--no-watermark", action="store_true", help="write files without a watermark (recorded; warned)")
     g.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                    help="trust and import this plug-in model, when the checkpoint names it (a checkpoint alone "
