@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from wavesmith.errors import WavesmithError
 from wavesmith.models.base import DataInfo
-from wavesmith.models.tts import TTS, Config, expand, monotonic_alignment, token_means
+from wavesmith.models.tts import TTS, VARIANCE_SCALE, Config, expand, monotonic_alignment, token_means
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
 
@@ -102,6 +103,30 @@ def test_tts_learns_a_toy_batch_and_speaks_at_the_asked_speed():
         model.synthesize(["bonjour"], "fr-fr", s)
     with pytest.raises(Exception, match="nothing speakable"):
         model.synthesize(["..."], "en-us", s)
+
+
+@needs_espeak
+def test_variance_scale_widens_each_bands_swing_around_its_mean_and_is_checked():
+    model = _toy()
+    model.eval()
+    s = model.table_vector(0)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():  # an untrained decoder predicts nearly flat frames
+            p.add_(0.05 * torch.randn_like(p))
+    mels = {}
+    for scale in (1.0, 1.5):
+        model.config.variance_scale = scale
+        with torch.no_grad():
+            mels[scale] = model.synthesize(["hello there"], "en-us", s)[0]
+    assert torch.allclose(mels[1.5].mean(-1), mels[1.0].mean(-1), atol=1e-4)
+    assert torch.allclose(mels[1.5].std(-1), 1.5 * mels[1.0].std(-1), rtol=1e-3, atol=1e-5)
+    assert float(mels[1.0].std(-1).mean()) > 1e-3  # there is a swing to widen
+    from wavesmith.config import from_dict
+
+    with pytest.raises(WavesmithError, match="variance_scale"):
+        from_dict(Config, {"variance_scale": 0.1}).validate()
+    assert Config().variance_scale == VARIANCE_SCALE > 1  # old checkpoints lack the key: they get the default
 
 
 def test_fine_tuning_matches_speaker_and_language_rows_by_name():

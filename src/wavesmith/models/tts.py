@@ -46,6 +46,7 @@ from wavesmith.models.base import Batch, DataInfo, OneLossModel, rows_by_name
 
 LOW_BAND_HZ = 3800.0  # the speaker encoder and energy look only below this (0.95 x an 8 kHz recording's Nyquist)
 LF0_REF = 55.0  # pitch targets are octaves above this (0 means unvoiced)
+VARIANCE_SCALE = 1.3  # the default of Config.variance_scale
 
 
 @dataclass
@@ -63,6 +64,11 @@ class Config:
     lr: float = 1e-3  # Adam learning rate
     p_table: float = 0.5  # share of training examples conditioned on the speaker table (else the encoder)
     vocoder: str = "universal"  # shipped vocoder name, or a hifigan run folder / checkpoint
+    # Synthesis only: each band's deviation from its mean over the utterance is scaled by this, a
+    # global-variance post-filter (Toda et al., 2007). The decoder, trained by an L1 loss, predicts
+    # smoother frames than speech; 1 leaves them so. Chosen on the base model's own training voices
+    # (benchmarks/voice_ceiling.py; README, Figures).
+    variance_scale: float = VARIANCE_SCALE
 
     def validate(self) -> None:
         if self.channels < 16 or self.channels % 8 or self.decoder_channels < 16 or self.decoder_channels % 8:
@@ -73,6 +79,8 @@ class Config:
             raise WavesmithError("tts needs max_seconds in (0, 60], dropout in [0, 1), p_table in [0, 1]")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise WavesmithError("tts needs lr > 0")
+        if not (math.isfinite(self.variance_scale) and 0.5 <= self.variance_scale <= 3):
+            raise WavesmithError("tts needs variance_scale in [0.5, 3]")
 
 
 class ChannelNorm(nn.Module):
@@ -498,7 +506,12 @@ class TTS(OneLossModel):
         T = int(frames.max())
         frame_mask = (torch.arange(T, device=dev)[None] < frames[:, None]).float()[:, None]
         mel, _ = self.decode(h, durations, T, p, e, tok_mask, s, frame_mask)
-        return [mel[i, :, : int(frames[i])] for i in range(B)]
+        return [self._sharpen(mel[i, :, : int(frames[i])]) for i in range(B)]
+
+    def _sharpen(self, mel: torch.Tensor) -> torch.Tensor:
+        """``mel`` ``(n_mels, T)`` with each band's deviation from its mean scaled by ``variance_scale``."""
+        mean = mel.mean(-1, keepdim=True)
+        return mean + self.config.variance_scale * (mel - mean)
 
     def table_vector(self, speaker: int | None) -> torch.Tensor:
         """The speaker table's vector ``(1, speaker_dim)`` of a training speaker (None: the unknown row)."""
