@@ -66,8 +66,9 @@ class Config:
     vocoder: str = "universal"  # shipped vocoder name, or a hifigan run folder / checkpoint
     # Synthesis only: each band's deviation from its mean over the utterance is scaled by this, a
     # global-variance post-filter (Toda et al., 2007). The decoder, trained by an L1 loss, predicts
-    # smoother frames than speech; 1 leaves them so. Chosen on the base model's own training voices
-    # (benchmarks/voice_ceiling.py; README, Figures).
+    # smoother frames than speech; 1 leaves them so. 1.3 by measurement: the likeness of the base
+    # model's own voices peaked at 1.6 (benchmarks/voice_ceiling.py), but held-out clones lost
+    # identification there, and at 1.3 gained likeness, clearer words and DNSMOS (README, Figures).
     variance_scale: float = VARIANCE_SCALE
 
     def validate(self) -> None:
