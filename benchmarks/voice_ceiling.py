@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,18 +29,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import judges as J  # noqa: E402
-
-from wavesmith import audio as A  # noqa: E402
+from voice_clone import load, wavesmith  # noqa: E402  (its file reader and CLI runner)
 
 HERE = Path(__file__).resolve().parent
 
 
 def centroid(paths: list[Path]) -> np.ndarray:
-    vectors = []
-    for p in paths:
-        x, sr = A.read(p)
-        vectors.append(J.dvector(x, sr))
-    return J.mean_vector(vectors)
+    """The mean d-vector of the recordings ``paths``."""
+    return J.mean_vector([J.dvector(load(p), J.JUDGE_RATE) for p in paths])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -73,9 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"base": args.base or "speech", "clips": args.clips, "speakers": {}}
     for s in speakers:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "wavesmith", "say", "--voice", s, "--out", tmp, "--seed", str(args.seed),
-                   "--text-file", str(args.sentences)] + (["--base", args.base] if args.base else [])
-            subprocess.run(cmd, check=True, capture_output=True)
+            wavesmith("say", "--voice", s, "--out", tmp, "--seed", str(args.seed), "--text-file", str(args.sentences),
+                      *(["--base", args.base] if args.base else []))
             spoken = centroid(sorted(Path(tmp).glob("*.wav")))
         others = [o for o in speakers if o != s]
         result["speakers"][s] = {
