@@ -147,3 +147,75 @@ def test_text_is_read_as_us_english_unless_a_language_is_named():
     assert _toy(()).default_language == "en-us"
     model = _toy(("be", "en-us", "fr-fr"))
     assert model.language_id("fr") == 2  # a bare language names the model's one variety of it
+
+
+def _postnet_toy(**over):
+    info = DataInfo(22050, 1, (), ("a", "b"), ("en-us",))
+    torch.manual_seed(0)
+    cfg = dict(channels=32, decoder_channels=32, encoder_attention=1, speaker_dim=16, dropout=0.1,
+               postnet_channels=16, postnet_dilations=(1, 2), postnet_frames=64)
+    return TTS(Config(**{**cfg, **over}), info)
+
+
+@needs_espeak
+def test_postnet_only_trains_the_post_net_and_leaves_the_rest_as_loaded():
+    model = _postnet_toy(postnet_only=True)
+    base = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("postnet.")}
+    (opt,) = model.configure_optimizers().values()
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in model.postnet.parameters()}
+    model.train()
+    assert model.postnet.training and not model.decoder.training and not model.decoder[0].drop.training
+    b = _batch()
+    first = last = None
+    for _ in range(30):  # the same times and noise every step: the loss must fall
+        parts = model.losses(b, torch.Generator().manual_seed(0), parts="postnet")
+        assert torch.equal(parts["loss"], parts["postnet"]) and "mel_l1" in parts
+        opt.zero_grad()
+        parts["loss"].backward()
+        opt.step()
+        first = float(parts["loss"]) if first is None else first
+        last = float(parts["loss"])
+    assert last < 0.8 * first
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in base.items())  # not one frozen weight moved
+    assert "postnet" not in model.losses(b, torch.Generator().manual_seed(0), parts="base")
+    full = model.losses(b, torch.Generator().manual_seed(0), parts="all")
+    assert torch.allclose(full["loss"], sum(full[k] for k in ("mel_l1", "prior", "duration", "pitch", "energy",
+                                                               "postnet")) + 0.1 * full["speaker"])
+
+
+@needs_espeak
+def test_speaking_through_the_post_net_adds_a_seeded_residual_that_can_be_left_out():
+    model = _postnet_toy().eval()
+    with torch.no_grad():
+        for p in model.postnet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    s = model.table_vector(0)
+    model.config.variance_scale = 1.0
+    plain = model.synthesize(["hello there"], "en-us", s, postnet=False)[0]
+    torch.manual_seed(1)
+    a = model.synthesize(["hello there"], "en-us", s)[0]
+    torch.manual_seed(1)
+    b = model.synthesize(["hello there"], "en-us", s)[0]
+    torch.manual_seed(2)
+    c = model.synthesize(["hello there"], "en-us", s)[0]
+    assert a.shape == plain.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert float((a - plain).abs().mean()) > 1e-3
+    no_postnet = TTS(Config(**{**model.config.__dict__, "postnet_channels": 0}), model.info).eval()
+    no_postnet.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("postnet.")})
+    assert torch.equal(no_postnet.synthesize(["hello there"], "en-us", s)[0], plain)
+    model.config.postnet_steps = 0  # the config's way to leave it out
+    assert torch.equal(model.synthesize(["hello there"], "en-us", s)[0], plain)
+
+
+def test_a_post_net_starts_fresh_from_a_model_without_one_and_is_checked():
+    old = _toy()
+    new = _postnet_toy()
+    w = new.adapt_weights(dict(old.state_dict()), old.info)
+    new.load_state_dict(w)
+    assert torch.equal(new.decoder_out.weight, old.decoder_out.weight)
+    from wavesmith.config import from_dict
+
+    for bad in ({"postnet_only": True}, {"postnet_channels": 12}, {"postnet_channels": 16, "postnet_steps": -1}):
+        with pytest.raises(WavesmithError, match="postnet"):
+            from_dict(Config, bad).validate()

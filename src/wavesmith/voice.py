@@ -263,7 +263,7 @@ def adapt(model, s0: torch.Tensor, utterances: list[dict], steps: int, progress:
                     if chosen and total > MAX_BATCH_SECONDS:
                         break
                     chosen.append(utterances[i])
-                loss = model.losses(_batch(model, chosen), generator=g, speaker_vector=s)["loss"]
+                loss = model.losses(_batch(model, chosen), generator=g, speaker_vector=s, parts="base")["loss"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_([s, *adapters.values()], 1.0)

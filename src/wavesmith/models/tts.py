@@ -16,6 +16,15 @@ Glow-TTS (Kim et al., 2020), so no external aligner is needed:
   durations and ``pitch`` shifts voiced phonemes by semitones.
 - **Decoder.** The phoneme states repeated by their durations, through dilated convolution
   blocks with the speaker vector as FiLM, add a residual to the aligned means.
+- **Post-net** (optional, ``postnet_channels`` > 0). The decoder is trained by an L1 loss,
+  whose best guess is a smoothed average of what a voice might do. A small diffusion model
+  at the frame rate learns the rest: the residual between the real frames and the decoded
+  ones, conditioned on the decoded frames, sampled in ``postnet_steps`` DPM-Solver++ steps
+  from :mod:`wavesmith.diffusion` (the refiner idea of DiffSinger's shallow diffusion and
+  Grad-TTS's decoder, Liu et al. 2022, Popov et al. 2021, as a residual). It sees no
+  speaker vector, so it refines a cloned voice as it does a trained one.
+  ``postnet_only`` trains it alone on a trained model's frames (every other weight frozen,
+  in eval mode), which is how the shipped model got it.
 - **Speakers.** A vector per training speaker (a table) and a speaker encoder that makes the
   same kind of vector from any recording's log-mel frames below 4 kHz (so a telephone
   recording's bandwidth does not pass for its speaker's identity). Training uses one or the
@@ -38,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wavesmith import diffusion as D
 from wavesmith import melspec as M
 from wavesmith import text as TX
 from wavesmith.analysis import FeatureSpec
@@ -47,6 +57,8 @@ from wavesmith.models.base import Batch, DataInfo, OneLossModel, rows_by_name
 LOW_BAND_HZ = 3800.0  # the speaker encoder and energy look only below this (0.95 x an 8 kHz recording's Nyquist)
 LF0_REF = 55.0  # pitch targets are octaves above this (0 means unvoiced)
 VARIANCE_SCALE = 1.3  # the default of Config.variance_scale
+POSTNET_SCALE = 1.0  # the post-net models (real - decoded) / this (natural-log units: about unit scale)
+POSTNET_SCHEDULE = D.Schedule()  # cosine, log-SNR clipped to [-15, 15]
 
 
 @dataclass
@@ -70,6 +82,11 @@ class Config:
     # model's own voices peaked at 1.6 (benchmarks/voice_ceiling.py), but held-out clones lost
     # identification there, and at 1.3 gained likeness, clearer words and DNSMOS (README, Figures).
     variance_scale: float = VARIANCE_SCALE
+    postnet_channels: int = 0  # width of the diffusion post-net (0: none)
+    postnet_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)  # one convolution block per entry
+    postnet_steps: int = 8  # DPM-Solver++ steps when speaking (0: speak without the post-net)
+    postnet_frames: int = 256  # training crop per utterance (the post-net sees a few seconds at a time)
+    postnet_only: bool = False  # train only the post-net; the rest stays as loaded (fine-tune with --init)
 
     def validate(self) -> None:
         if self.channels < 16 or self.channels % 8 or self.decoder_channels < 16 or self.decoder_channels % 8:
@@ -82,6 +99,13 @@ class Config:
             raise WavesmithError("tts needs lr > 0")
         if not (math.isfinite(self.variance_scale) and 0.5 <= self.variance_scale <= 3):
             raise WavesmithError("tts needs variance_scale in [0.5, 3]")
+        if self.postnet_channels < 0 or self.postnet_channels % 8 or (self.postnet_channels and (
+                not self.postnet_dilations or min(self.postnet_dilations) < 1)):
+            raise WavesmithError("tts postnet_channels must be 0 (none) or a multiple of 8 with postnet_dilations >= 1")
+        if not (0 <= self.postnet_steps <= 200 and self.postnet_frames >= 16):
+            raise WavesmithError("tts needs postnet_steps in [0, 200] and postnet_frames >= 16")
+        if self.postnet_only and not self.postnet_channels:
+            raise WavesmithError("postnet_only trains the post-net: set postnet_channels too (e.g. 128)")
 
 
 class ChannelNorm(nn.Module):
@@ -145,6 +169,29 @@ class SpeakerEncoder(nn.Module):
         mean = h.sum(-1) / n
         std = ((h - mean[:, :, None]) ** 2 * mask).sum(-1).div(n).clamp(min=1e-6).sqrt()
         return self.out(torch.cat([mean, std], dim=1))
+
+
+class PostNet(nn.Module):
+    """The v-prediction ``(B, n_mels, T)`` of a noisy residual ``x``, given the decoded frames and times ``(B,)``."""
+
+    def __init__(self, n_mels: int, c: int, dilations: tuple[int, ...], temb: int = 64):
+        super().__init__()
+        self.temb = temb
+        self.time = nn.Sequential(nn.Linear(temb, 2 * temb), nn.GELU(), nn.Linear(2 * temb, temb))
+        self.inp = nn.Conv1d(2 * n_mels, c, 1)
+        self.blocks = nn.ModuleList([ConvBlock(c, 5, d, cond=temb, dropout=0.0) for d in dilations])
+        self.out = nn.Conv1d(c, n_mels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, decoded: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        from wavesmith.models.mel_diffusion import timestep_embedding
+
+        e = self.time(timestep_embedding(t, self.temb))
+        h = self.inp(torch.cat([x, _normalise(decoded)], dim=1)) * mask
+        for b in self.blocks:
+            h = b(h, mask, e)
+        return self.out(h) * mask
 
 
 def monotonic_alignment(logp: np.ndarray, n_tokens: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
@@ -243,6 +290,8 @@ class TTS(OneLossModel):
         self.decoder_out = nn.Conv1d(cd, self.spec.n_mels, 1)
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
+        self.postnet = (PostNet(self.spec.n_mels, config.postnet_channels, tuple(config.postnet_dilations))
+                        if config.postnet_channels else None)
 
     # --- what it takes --------------------------------------------------------------------
 
@@ -284,7 +333,23 @@ class TTS(OneLossModel):
                  ("language_embed.weight", tuple(getattr(trained_on, "languages", ()) or ()), self.languages))
         for key, old, new in pairs:
             weights[key] = rows_by_name(weights.pop(key, None), old, new, getattr(self, key.split(".")[0]).weight)
+        own = self.state_dict()
+        if not any(k.startswith("postnet.") for k in weights):  # a model without one: the post-net starts fresh
+            weights.update({k: v.detach().clone() for k, v in own.items() if k.startswith("postnet.")})
         return weights
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = self.postnet.parameters() if self.config.postnet_only else self.parameters()
+        return {"model": torch.optim.Adam(params, lr=self.config.lr)}
+
+    def train(self, mode: bool = True):
+        """``postnet_only``: everything but the post-net stays in eval mode (no dropout), as when speaking."""
+        super().train(mode)
+        if mode and self.config.postnet_only:
+            for name, child in self.named_children():
+                if name != "postnet":
+                    child.eval()
+        return self
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -369,7 +434,7 @@ class TTS(OneLossModel):
         return ids.to(self.device), n.to(self.device), lang_ids.to(self.device)
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.losses(batch, generator)["loss"]
+        return self.losses(batch, generator, parts=self._training_parts)["loss"]
 
     def adaptation_parameters(self) -> dict[str, nn.Parameter]:
         """The parameters a cloned voice adapts besides its speaker vector: the decoder's FiLM
@@ -378,12 +443,43 @@ class TTS(OneLossModel):
                 if (n.startswith("decoder.") and ".film." in n) or n.startswith("decoder_out.")}
 
     def losses(self, batch: Batch, generator: torch.Generator | None = None,
-               speaker_vector: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               speaker_vector: torch.Tensor | None = None, parts: str = "all") -> dict[str, torch.Tensor]:
         """Every loss term of a batch (``loss`` is their sum).
 
         ``speaker_vector`` ``(1 or B, speaker_dim)`` replaces the table and encoder vectors
-        (cloning adapts it); the speaker-consistency term is then zero.
+        (cloning adapts it); the speaker-consistency term is then zero. ``parts``: ``all``;
+        ``base`` (no post-net term); or ``postnet`` (the base's terms without gradients, for
+        reporting, and ``loss`` is the post-net's alone).
         """
+        if parts not in ("all", "base", "postnet"):
+            raise ValueError(f"parts must be all, base or postnet, not {parts!r}")
+        if parts == "postnet":
+            with torch.no_grad():
+                out = self._base_losses(batch, generator, speaker_vector)
+        else:
+            out = self._base_losses(batch, generator, speaker_vector)
+        if "decoded" not in out:  # nothing to learn from in this batch
+            return {"loss": out["loss"]}
+        decoded, mel, m = out.pop("decoded"), out.pop("mel"), out.pop("mask")
+        if self.postnet is not None and parts != "base":
+            out["postnet"] = self._postnet_loss(decoded.detach(), mel, m, generator)
+            out["loss"] = out["postnet"] if parts == "postnet" else out["loss"] + out["postnet"]
+        return out
+
+    def _postnet_loss(self, decoded: torch.Tensor, mel: torch.Tensor, m: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """Diffusion loss of the post-net on the residual ``(mel - decoded) / POSTNET_SCALE``, in crops."""
+        lengths = m[:, 0].sum(-1).long()  # frames of each item (the lowest band is never masked)
+        width = min(self.config.postnet_frames, max(1, int(lengths.max())))
+        starts = [int(torch.randint(0, max(1, int(n) - width + 1), (1,), generator=generator)) for n in lengths]
+        crop = lambda x: torch.stack([x[i, :, a: a + width] for i, a in enumerate(starts)])  # noqa: E731
+        dec, target, mask = crop(decoded), crop((mel - decoded) / POSTNET_SCALE), crop(m)
+        frame_mask = mask.amax(1, keepdim=True)
+        return D.training_loss(lambda x, t: self.postnet(x, dec, t, frame_mask), target * mask, POSTNET_SCHEDULE,
+                               "v", mask=mask, generator=generator)
+
+    def _base_losses(self, batch: Batch, generator: torch.Generator | None,
+                     speaker_vector: torch.Tensor | None) -> dict[str, torch.Tensor]:
         ids, n_tok, language = self._batch_tokens(batch)
         mel, n_frames = self.mel_frames(batch["audio"], batch["length"])
         # Keep items with text and at least as many frames as tokens (MAS needs that).
@@ -445,16 +541,20 @@ class TTS(OneLossModel):
         spk_l = ((enc - table.detach()) ** 2).mean(1)[known].sum() / known.sum().clamp(min=1)
         total = mel_l1 + prior + dur_l + pitch_l + energy_l + 0.1 * spk_l
         return {"loss": total, "mel_l1": mel_l1, "prior": prior, "duration": dur_l, "pitch": pitch_l,
-                "energy": energy_l, "speaker": spk_l}
+                "energy": energy_l, "speaker": spk_l, "decoded": out, "mel": mel, "mask": m}
+
+    @property
+    def _training_parts(self) -> str:
+        return "postnet" if self.config.postnet_only else "all"
 
     def train_step(self, next_batch, update, step: int) -> dict[str, float]:
-        parts = self.losses(next_batch())
+        parts = self.losses(next_batch(), parts=self._training_parts)
         update("model", parts["loss"])
         return {k: float(v.detach()) for k, v in parts.items()}
 
     @torch.no_grad()
     def validation_loss(self, batch: Batch) -> dict[str, float]:
-        parts = self.losses(batch, generator=torch.Generator(device="cpu").manual_seed(0))
+        parts = self.losses(batch, generator=torch.Generator(device="cpu").manual_seed(0), parts=self._training_parts)
         return {k: float(v) for k, v in parts.items()}
 
     def _frame_f0(self, batch: Batch, idx: torch.Tensor, T: int, device) -> torch.Tensor:
@@ -472,10 +572,11 @@ class TTS(OneLossModel):
 
     @torch.no_grad()
     def synthesize(self, texts: list[str], language: str | None, s: torch.Tensor, speed: float = 1.0,
-                   pitch: float = 0.0) -> list[torch.Tensor]:
+                   pitch: float = 0.0, postnet: bool = True) -> list[torch.Tensor]:
         """Log-mel frames ``(n_mels, T_i)`` of each text, spoken by speaker vectors ``s`` ``(1 or B, speaker_dim)``.
 
-        ``speed`` above 1 speaks faster; ``pitch`` shifts voiced phonemes by semitones.
+        ``speed`` above 1 speaks faster; ``pitch`` shifts voiced phonemes by semitones;
+        ``postnet`` False leaves out the post-net of a model that has one.
         """
         if not (math.isfinite(speed) and 0.25 <= speed <= 4):
             raise WavesmithError(f"speed must be between 0.25 and 4, not {speed}")
@@ -507,7 +608,17 @@ class TTS(OneLossModel):
         T = int(frames.max())
         frame_mask = (torch.arange(T, device=dev)[None] < frames[:, None]).float()[:, None]
         mel, _ = self.decode(h, durations, T, p, e, tok_mask, s, frame_mask)
+        if self.postnet is not None and postnet and self.config.postnet_steps > 0:
+            mel = self.refine(mel, frame_mask)
         return [self._sharpen(mel[i, :, : int(frames[i])]) for i in range(B)]
+
+    @torch.no_grad()
+    def refine(self, decoded: torch.Tensor, frame_mask: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Decoded frames ``(B, n_mels, T)`` plus a residual drawn from the post-net (torch's global RNG)."""
+        steps = self.config.postnet_steps if steps is None else steps
+        residual = D.sample(lambda x, t: self.postnet(x, decoded, t, frame_mask), tuple(decoded.shape),
+                            POSTNET_SCHEDULE, steps=steps, sampler="dpm++", prediction="v", device=decoded.device)
+        return decoded + residual * POSTNET_SCALE * frame_mask
 
     def _sharpen(self, mel: torch.Tensor) -> torch.Tensor:
         """``mel`` ``(n_mels, T)`` with each band's deviation from its mean scaled by ``variance_scale``."""
