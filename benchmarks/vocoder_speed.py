@@ -20,6 +20,11 @@ vocoder's own error on the speech it resynthesizes).
 ``--batch N`` cuts the frames into N clips of equal length and vocodes them as one batch,
 as ``generate`` does (default 1: one long clip, as ``vocode`` does).
 
+``compute`` counts the generator's floating-point operations per second of audio (torch's
+``FlopCounterMode``, two per multiply-add, on the reference path) and divides them by each
+path's CPU time: the throughput the core reached, and so the largest generator that would
+run at 5x real time on it at that throughput.
+
 ``--fast`` (a ``distilled-vocoder`` run) is timed on the same frames, alternating with
 V1's reference path, and reported beside it with its own log-mel L1 against the input.
 With ``--base`` (a tts run folder or checkpoint) it also times speech end to end as
@@ -96,6 +101,15 @@ def timed_rounds(jobs: dict, repeats: int) -> dict[str, dict[str, float]]:
 PATHS = ("reference", "fp32", "mixed")
 
 
+def count_flops(fn) -> int:
+    """Floating-point operations of one call of ``fn`` (two per multiply-add), by torch's counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
 def on_path(voc: V.Vocoder, path: str, fn):
     """``fn`` with ``voc`` set to one of :data:`PATHS`."""
     def run():
@@ -141,6 +155,11 @@ def main() -> None:
         "vs_reference_quality": {p: quality(outputs[p], ref) for p in ("fp32", "mixed")},
         "reference_mel_l1_vs_input": round(float((M.log_mel(ref[:, 0], voc.spec) - mel).abs().mean()), 4),
     }
+    flops = count_flops(lambda: on_path(voc, "reference", lambda: voc(mel))())
+    report["compute"] = {
+        "gflop_per_audio_second": round(flops / seconds / 1e9, 2),
+        "gflop_per_s": {p: round(flops / t["cpu_s"] / 1e9, 1) for p, t in times.items()},
+        "gflop_per_audio_second_for_5x_at_fp32_throughput": round(flops / times["fp32"]["cpu_s"] / 5 / 1e9, 2)}
     fast = V.load(args.fast) if args.fast else None
     if fast is not None:  # the same frames again, alternating with V1's fp32 path as the reference
         t = timed_rounds({"fast": lambda: fast(mel), "reference": on_path(voc, "reference", lambda: voc(mel))},
@@ -148,6 +167,7 @@ def main() -> None:
         report["fast"] = {"name": args.fast, "x_realtime_wall": round(seconds / t["fast"]["wall_s"], 2),
                           "x_realtime_cpu": round(seconds / t["fast"]["cpu_s"], 2),
                           "vs_v1_reference_cpu": round(t["reference"]["cpu_s"] / t["fast"]["cpu_s"], 2),
+                          "gflop_per_audio_second": round(count_flops(lambda: fast(mel)) / seconds / 1e9, 2),
                           "mel_l1_vs_input": round(float((M.log_mel(fast(mel)[:, 0], voc.spec) - mel).abs().mean()),
                                                    4)}
     if args.base:
