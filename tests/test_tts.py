@@ -204,6 +204,11 @@ def test_speaking_through_the_post_net_adds_a_seeded_residual_that_can_be_left_o
     no_postnet = TTS(Config(**{**model.config.__dict__, "postnet_channels": 0}), model.info).eval()
     no_postnet.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("postnet.")})
     assert torch.equal(no_postnet.synthesize(["hello there"], "en-us", s)[0], plain)
+    model.config.postnet_temperature = 0.0  # deterministic: the seed no longer matters
+    torch.manual_seed(1)
+    d1 = model.synthesize(["hello there"], "en-us", s)[0]
+    torch.manual_seed(2)
+    assert torch.equal(d1, model.synthesize(["hello there"], "en-us", s)[0]) and not torch.equal(d1, plain)
     model.config.postnet_steps = 0  # the config's way to leave it out
     assert torch.equal(model.synthesize(["hello there"], "en-us", s)[0], plain)
 
@@ -216,6 +221,7 @@ def test_a_post_net_starts_fresh_from_a_model_without_one_and_is_checked():
     assert torch.equal(new.decoder_out.weight, old.decoder_out.weight)
     from wavesmith.config import from_dict
 
-    for bad in ({"postnet_only": True}, {"postnet_channels": 12}, {"postnet_channels": 16, "postnet_steps": -1}):
+    for bad in ({"postnet_only": True}, {"postnet_channels": 12}, {"postnet_channels": 16, "postnet_steps": -1},
+                {"postnet_channels": 16, "postnet_temperature": -0.5}):
         with pytest.raises(WavesmithError, match="postnet"):
             from_dict(Config, bad).validate()

@@ -85,6 +85,7 @@ class Config:
     postnet_channels: int = 0  # width of the diffusion post-net (0: none)
     postnet_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)  # one convolution block per entry
     postnet_steps: int = 8  # DPM-Solver++ steps when speaking (0: speak without the post-net)
+    postnet_temperature: float = 1.0  # scale of the post-net's starting noise (0: deterministic)
     postnet_frames: int = 256  # training crop per utterance (the post-net sees a few seconds at a time)
     postnet_only: bool = False  # train only the post-net; the rest stays as loaded (fine-tune with --init)
 
@@ -102,8 +103,10 @@ class Config:
         if self.postnet_channels < 0 or self.postnet_channels % 8 or (self.postnet_channels and (
                 not self.postnet_dilations or min(self.postnet_dilations) < 1)):
             raise WavesmithError("tts postnet_channels must be 0 (none) or a multiple of 8 with postnet_dilations >= 1")
-        if not (0 <= self.postnet_steps <= 200 and self.postnet_frames >= 16):
-            raise WavesmithError("tts needs postnet_steps in [0, 200] and postnet_frames >= 16")
+        if not (0 <= self.postnet_steps <= 200 and self.postnet_frames >= 16
+                and math.isfinite(self.postnet_temperature) and 0 <= self.postnet_temperature <= 2):
+            raise WavesmithError("tts needs postnet_steps in [0, 200], postnet_frames >= 16 and "
+                                 "postnet_temperature in [0, 2]")
         if self.postnet_only and not self.postnet_channels:
             raise WavesmithError("postnet_only trains the post-net: set postnet_channels too (e.g. 128)")
 
@@ -614,10 +617,13 @@ class TTS(OneLossModel):
 
     @torch.no_grad()
     def refine(self, decoded: torch.Tensor, frame_mask: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Decoded frames ``(B, n_mels, T)`` plus a residual drawn from the post-net (torch's global RNG)."""
+        """Decoded frames ``(B, n_mels, T)`` plus a residual drawn from the post-net (torch's global RNG),
+        starting from noise scaled by ``postnet_temperature``."""
         steps = self.config.postnet_steps if steps is None else steps
+        noise = self.config.postnet_temperature * torch.randn(decoded.shape, device=decoded.device)
         residual = D.sample(lambda x, t: self.postnet(x, decoded, t, frame_mask), tuple(decoded.shape),
-                            POSTNET_SCHEDULE, steps=steps, sampler="dpm++", prediction="v", device=decoded.device)
+                            POSTNET_SCHEDULE, steps=steps, sampler="dpm++", prediction="v", device=decoded.device,
+                            noise=noise)
         return decoded + residual * POSTNET_SCALE * frame_mask
 
     def _sharpen(self, mel: torch.Tensor) -> torch.Tensor:
