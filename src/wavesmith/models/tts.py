@@ -24,7 +24,9 @@ Glow-TTS (Kim et al., 2020), so no external aligner is needed:
   Grad-TTS's decoder, Liu et al. 2022, Popov et al. 2021, as a residual). It sees no
   speaker vector, so it refines a cloned voice as it does a trained one.
   ``postnet_only`` trains it alone on a trained model's frames (every other weight frozen,
-  in eval mode), which is how the shipped model got it.
+  in eval mode). Tried on the shipped model for 5,000 CPU steps it made speech harder to
+  understand (README, Figures), so the shipped model has none: the option is for larger,
+  longer runs.
 - **Speakers.** A vector per training speaker (a table) and a speaker encoder that makes the
   same kind of vector from any recording's log-mel frames below 4 kHz (so a telephone
   recording's bandwidth does not pass for its speaker's identity). Training uses one or the
