@@ -55,6 +55,7 @@ from wavesmith import text as TX
 from wavesmith.analysis import FeatureSpec
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import Batch, DataInfo, OneLossModel, rows_by_name
+from wavesmith.models.mel_diffusion import timestep_embedding
 
 LOW_BAND_HZ = 3800.0  # the speaker encoder and energy look only below this (0.95 x an 8 kHz recording's Nyquist)
 LF0_REF = 55.0  # pitch targets are octaves above this (0 means unvoiced)
@@ -190,8 +191,6 @@ class PostNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, decoded: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        from wavesmith.models.mel_diffusion import timestep_embedding
-
         e = self.time(timestep_embedding(t, self.temb))
         h = self.inp(torch.cat([x, _normalise(decoded)], dim=1)) * mask
         for b in self.blocks:
@@ -338,9 +337,8 @@ class TTS(OneLossModel):
                  ("language_embed.weight", tuple(getattr(trained_on, "languages", ()) or ()), self.languages))
         for key, old, new in pairs:
             weights[key] = rows_by_name(weights.pop(key, None), old, new, getattr(self, key.split(".")[0]).weight)
-        own = self.state_dict()
         if not any(k.startswith("postnet.") for k in weights):  # a model without one: the post-net starts fresh
-            weights.update({k: v.detach().clone() for k, v in own.items() if k.startswith("postnet.")})
+            weights.update({k: v.detach().clone() for k, v in self.state_dict().items() if k.startswith("postnet.")})
         return weights
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -618,14 +616,13 @@ class TTS(OneLossModel):
         return [self._sharpen(mel[i, :, : int(frames[i])]) for i in range(B)]
 
     @torch.no_grad()
-    def refine(self, decoded: torch.Tensor, frame_mask: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    def refine(self, decoded: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Decoded frames ``(B, n_mels, T)`` plus a residual drawn from the post-net (torch's global RNG),
         starting from noise scaled by ``postnet_temperature``."""
-        steps = self.config.postnet_steps if steps is None else steps
         noise = self.config.postnet_temperature * torch.randn(decoded.shape, device=decoded.device)
         residual = D.sample(lambda x, t: self.postnet(x, decoded, t, frame_mask), tuple(decoded.shape),
-                            POSTNET_SCHEDULE, steps=steps, sampler="dpm++", prediction="v", device=decoded.device,
-                            noise=noise)
+                            POSTNET_SCHEDULE, steps=self.config.postnet_steps, sampler="dpm++", prediction="v",
+                            device=decoded.device, noise=noise)
         return decoded + residual * POSTNET_SCALE * frame_mask
 
     def _sharpen(self, mel: torch.Tensor) -> torch.Tensor:
