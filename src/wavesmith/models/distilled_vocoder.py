@@ -1,6 +1,6 @@
 """distilled-vocoder: a smaller vocoder fitted to a slower one, trained through the engine.
 
-Two students (``student``):
+Three students (``student``):
 
 - ``istft`` (and ``istft-tiny``, for tests): :mod:`wavesmith.models.istft_nets`, which stays
   at the frame rate and ends in an inverse STFT; about 24 times as fast as HiFi-GAN V1 on
@@ -9,6 +9,12 @@ Two students (``student``):
   instead of three (kernels 3, 7 and 11), which is where V1 spends its time; about 3 times
   as fast as V1. It starts from the universal V1's weights for everything it keeps
   (``init=auto``).
+- ``hifigan-lowrank``: V1 with every residual-block convolution cut to rank ``rank`` (a
+  fraction of its width; :func:`wavesmith.models.hifigan_nets.lowrank`). With ``init=auto``
+  its first step fits it to the teacher in closed form on ``fit_batches`` batches
+  (:mod:`wavesmith.models.lowrank_fit`: each convolution is the best of its rank for the
+  inputs it sees), and gradient distillation goes on from there. The teacher must then be
+  a V1-shaped HiFi-GAN (the universal one, or a ``hifigan`` run).
 
 Trained against real recordings, a vocoder learns phase through an adversarial game of
 many steps. A teacher (a shipped vocoder or a ``hifigan`` run, "universal" by default) is
@@ -37,6 +43,8 @@ Validation is the mel L1 against the real recording (full band), the figure
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +54,10 @@ from wavesmith import melspec as M
 from wavesmith.errors import WavesmithError
 from wavesmith.models.base import Batch, DataInfo, NextBatch, Update
 from wavesmith.models.hifigan import VocoderModel
-from wavesmith.models.hifigan_nets import VARIANTS, Generator, lite_from
+from wavesmith.models.hifigan_nets import VARIANTS, Generator, lite_from, lowrank
 from wavesmith.models.istft_nets import SHAPES, ISTFTGenerator
 
-STUDENTS = ("istft", "istft-tiny", "hifigan-lite")
+STUDENTS = ("istft", "istft-tiny", "hifigan-lite", "hifigan-lowrank")
 
 LOSS_SPEC = M.MelSpec(fmax=M.HIFIGAN.sample_rate / 2)
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) of the spectral losses
@@ -60,11 +68,14 @@ COMPRESS = 0.3
 class Config:
     """The student's size, its teacher and its losses."""
 
-    student: str = "istft"  # the student network: istft, istft-tiny or hifigan-lite
+    student: str = "istft"  # the student network: istft, istft-tiny, hifigan-lite or hifigan-lowrank
     teacher: str = "universal"  # vocoder to distil (shipped name or hifigan run), or "none": fit the recordings
-    # weights to start from: "auto" (hifigan-lite: the universal V1's; istft: random), "none",
-    # or a shipped vocoder / distilled-vocoder run with the same student
+    # weights to start from: "auto" (hifigan-lite: the universal V1's; hifigan-lowrank: fitted to
+    # the teacher at the first step; istft: random), "none", or a shipped vocoder /
+    # distilled-vocoder run with the same student
     init: str = "auto"
+    rank: float = 0.25  # hifigan-lowrank: rank of its residual convolutions, a fraction of their width
+    fit_batches: int = 8  # hifigan-lowrank, init=auto: batches its closed-form fit sees at the first step
     segment: int = 8192  # training crop in samples at 22.05 kHz (a multiple of 256)
     crops: str = "random"  # "start" keeps one-shots' onsets in every crop
     lr: float = 5e-4  # AdamW learning rate (the engine warms it up and decays it)
@@ -80,6 +91,12 @@ class Config:
         if self.segment < 4 * M.HIFIGAN.hop or self.segment % M.HIFIGAN.hop:
             raise WavesmithError(f"distilled-vocoder segment must be a multiple of {M.HIFIGAN.hop} of at least "
                                  f"{4 * M.HIFIGAN.hop}, not {self.segment}")
+        if not (0 < self.rank < 1) or self.fit_batches < 1:
+            raise WavesmithError(f"distilled-vocoder rank must be between 0 and 1 (not {self.rank}) and fit_batches "
+                                 f"at least 1 (not {self.fit_batches})")
+        if self.student == "hifigan-lowrank" and self.init == "auto" and self.teacher == "none":
+            raise WavesmithError("the hifigan-lowrank student is fitted to its teacher at the first step: give a "
+                                 "teacher (or --set init=none)")
         if self.crops not in ("random", "start"):
             raise WavesmithError(f"distilled-vocoder crops must be random or start, not {self.crops!r}")
         if not (self.lr > 0 and min(self.weight_decay, self.mel_weight, self.log_weight, self.phase_weight) >= 0):
@@ -116,10 +133,12 @@ def mel_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (M.log_mel(fake, LOSS_SPEC) - M.log_mel(target, LOSS_SPEC)).abs().mean()
 
 
-def student_network(student: str) -> torch.nn.Module:
+def student_network(student: str, rank: float = 0.25) -> torch.nn.Module:
     """A fresh student generator: log-mel frames ``(B, 80, F)`` to ``(B, 1, F * 256)``."""
     if student == "hifigan-lite":
         return Generator(VARIANTS["v1-lite"], M.HIFIGAN.n_mels)
+    if student == "hifigan-lowrank":
+        return Generator(lowrank(rank), M.HIFIGAN.n_mels)
     return ISTFTGenerator(SHAPES["tiny" if student == "istft-tiny" else "base"], M.HIFIGAN.n_mels, M.HIFIGAN.hop)
 
 
@@ -132,7 +151,7 @@ class DistilledVocoder(VocoderModel):
 
     def __init__(self, config: Config, info: DataInfo):
         super().__init__(config, info)
-        self.generator = student_network(config.student)
+        self.generator = student_network(config.student, config.rank)
         if config.init == "auto" and config.student == "hifigan-lite":
             from wavesmith import vocoder as V
 
@@ -147,6 +166,9 @@ class DistilledVocoder(VocoderModel):
                                      f"{config.student} student")
             self.generator.load_state_dict(start)
         self._teacher: list[Any] = []  # loaded on first use, and kept out of the state dict
+        if config.student == "hifigan-lowrank":
+            # 1 once the generator holds fitted or loaded weights: a resumed or --init run never refits.
+            self.register_buffer("fitted", torch.tensor(int(config.init != "auto")))
 
     def teacher(self):
         """The teacher vocoder (None with ``teacher=none``)."""
@@ -170,7 +192,31 @@ class DistilledVocoder(VocoderModel):
         return {"generator": torch.optim.AdamW(self.generator.parameters(), lr=self.config.lr,
                                                weight_decay=self.config.weight_decay)}
 
+    def fit_to_teacher(self, next_batch: NextBatch) -> list[float]:
+        """The hifigan-lowrank student's closed-form fit to its teacher on ``fit_batches`` batches.
+
+        Returns each upsampling stage's relative squared error against the teacher.
+        """
+        from wavesmith.models.lowrank_fit import fit_generator
+
+        teacher = getattr(self.teacher(), "generator", None)
+        if not isinstance(teacher, Generator) or teacher.shape.rank < 1 or \
+                teacher.shape.block_kernels != self.generator.shape.block_kernels:
+            raise WavesmithError(f"the hifigan-lowrank student is fitted to a HiFi-GAN V1 teacher; "
+                                 f"{self.config.teacher!r} is not one")
+        started = time.monotonic()
+        crops = [self.segment(next_batch()["audio"])[:, 0] for _ in range(self.config.fit_batches)]
+        mels = M.log_mel(torch.cat(crops), self.spec)
+        errors = fit_generator(self.generator, teacher.to(mels.device).eval(), mels)
+        self.fitted.fill_(1)
+        print(f"wavesmith: fitted the hifigan-lowrank student to {self.config.teacher} on {len(mels)} crops in "
+              f"{time.monotonic() - started:.0f} s; relative error after each stage: "
+              f"{', '.join(f'{e:.4f}' for e in errors)}", file=sys.stderr)
+        return errors
+
     def train_step(self, next_batch: NextBatch, update: Update, step: int) -> dict[str, float]:
+        if hasattr(self, "fitted") and not int(self.fitted):
+            self.fit_to_teacher(next_batch)
         real = self.segment(next_batch()["audio"])[:, 0]
         mel = M.log_mel(real, self.spec)
         target = self.target(real, mel)
@@ -194,6 +240,6 @@ class DistilledVocoder(VocoderModel):
         """This generator as a :class:`wavesmith.vocoder.Vocoder` (on this model's device)."""
         from wavesmith.vocoder import Vocoder
 
-        generator = student_network(self.config.student)
+        generator = student_network(self.config.student, self.config.rank)
         generator.load_state_dict(self.generator.state_dict())
         return Vocoder(generator, self.spec, name or self.name).to(self.device)

@@ -18,6 +18,7 @@ inference uses and what fine-tuning starts from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,9 @@ class GeneratorShape:
     block_kernels: tuple[int, ...]
     block_dilations: tuple[tuple[int, ...], ...]
     two_layer_blocks: bool  # ResBlock1 (two convolutions per dilation) or ResBlock2 (one)
+    # ours: the rank of every residual-block convolution as a fraction of its stage's width
+    # (1: full rank). Below 1 each becomes a LowRankConv1d (see lowrank).
+    rank: float = 1.0
 
 
 VARIANTS = {
@@ -48,6 +52,12 @@ VARIANTS = {
     # lite_from and distilled from V1 (wavesmith.models.distilled_vocoder).
     "v1-lite": GeneratorShape(512, (8, 8, 2, 2), (16, 16, 4, 4), (3,), ((1, 3, 5),), True),
 }
+
+
+def lowrank(fraction: float) -> GeneratorShape:
+    """V1 whose residual-block convolutions have rank ``fraction`` of their width (ours, not the paper's):
+    about ``fraction`` of V1's operations; fitted to V1 by :mod:`wavesmith.models.lowrank_fit`."""
+    return dataclasses.replace(VARIANTS["v1"], rank=fraction)
 
 
 def lite_from(v1_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -69,15 +79,36 @@ def _same(kernel: int, dilation: int = 1) -> int:
     return (kernel * dilation - dilation) // 2
 
 
+class LowRankConv1d(nn.Module):
+    """A ``C -> C`` convolution of rank ``r``: ``C -> r`` with the kernel (``reduce``), then ``r -> C``
+    pointwise (``expand``); ``r / C`` of a full convolution's operations at large kernels."""
+
+    def __init__(self, channels: int, rank: int, kernel: int, dilation: int = 1):
+        super().__init__()
+        self.reduce = nn.Conv1d(channels, rank, kernel, dilation=dilation, padding=_same(kernel, dilation))
+        self.expand = nn.Conv1d(rank, channels, 1)
+
+    @property
+    def weight(self) -> torch.Tensor:  # what ResBlock reads its dtype from
+        return self.expand.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.reduce(x))
+
+
+def _conv(channels: int, kernel: int, dilation: int, rank: float) -> nn.Module:
+    if rank >= 1:
+        return nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=_same(kernel, dilation))
+    return LowRankConv1d(channels, max(1, round(channels * rank)), kernel, dilation)
+
+
 class ResBlock(nn.Module):
     """A residual stack at one kernel size: per dilation, lrelu -> dilated conv (-> lrelu -> conv)."""
 
-    def __init__(self, channels: int, kernel: int, dilations: tuple[int, ...], two_layer: bool):
+    def __init__(self, channels: int, kernel: int, dilations: tuple[int, ...], two_layer: bool, rank: float = 1.0):
         super().__init__()
-        self.convs1 = nn.ModuleList(nn.Conv1d(channels, channels, kernel, dilation=d, padding=_same(kernel, d))
-                                    for d in dilations)
-        self.convs2 = nn.ModuleList(nn.Conv1d(channels, channels, kernel, padding=_same(kernel))
-                                    for _ in dilations) if two_layer else None
+        self.convs1 = nn.ModuleList(_conv(channels, kernel, d, rank) for d in dilations)
+        self.convs2 = nn.ModuleList(_conv(channels, kernel, 1, rank) for _ in dilations) if two_layer else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` plus the stack's residuals, computed in the dtype of this block's weights.
@@ -111,7 +142,7 @@ class Generator(nn.Module):
             self.ups.append(nn.ConvTranspose1d(ch, ch // 2, kernel, rate, padding=(kernel - rate) // 2))
             ch //= 2
             for k, d in zip(shape.block_kernels, shape.block_dilations, strict=True):
-                self.resblocks.append(ResBlock(ch, k, d, shape.two_layer_blocks))
+                self.resblocks.append(ResBlock(ch, k, d, shape.two_layer_blocks, shape.rank))
         self.conv_post = nn.Conv1d(ch, 1, 7, padding=3)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
