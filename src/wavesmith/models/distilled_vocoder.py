@@ -31,10 +31,12 @@ the teacher vocode them, and fits the student's output to the teacher's with
 (power-law compression keeps quiet bins in play without log's blow-up at zero).
 ``teacher=none`` fits the real recordings instead.
 
-How far that gets on a CPU is measured, not assumed: after an hour or so on one core
-neither student keeps a speaker's voice well enough to ship (README, "Distilled vocoders";
-``benchmarks/fast_vocoder.py``). Both stay quieter than the teacher in voiced sounds and
-keep a faint buzz at multiples of the frame rate (86 Hz).
+How far that gets on a CPU is measured, not assumed (README, "Vocoders, and distilled
+students"; ``benchmarks/fast_vocoder.py``): after an hour or so on one core neither the
+``istft`` nor the ``hifigan-lite`` student keeps a speaker's voice well enough to ship (both
+stay quieter than the teacher in voiced sounds and keep a faint buzz at multiples of the
+frame rate, 86 Hz). ``hifigan-lowrank`` starts much nearer the teacher, since its fit keeps
+V1's own structure, and gets nearer still, but not yet to V1's likeness.
 
 Validation is the mel L1 against the real recording (full band), the figure
 ``benchmarks/vocoder_quality.py`` reports for every vocoder, so runs of this model and of
