@@ -138,3 +138,10 @@ def test_a_run_fits_at_its_first_step_then_trains_and_never_refits(tmp_path, cap
     assert vocoder.generator.shape.rank == 0.25
     wave = vocoder(torch.randn(1, 80, 4) - 5)
     assert wave.shape == (1, 1, 4 * 256) and torch.isfinite(wave).all()
+
+
+def test_a_teacher_of_another_width_is_refused_in_one_line():
+    model = DistilledVocoder(Config(student="hifigan-lowrank"), DataInfo(22050))
+    model._teacher.append(V.Vocoder(Generator(VARIANTS["v2"]), M.HIFIGAN, "v2", precision="fp32"))
+    with pytest.raises(WavesmithError, match="fitted to a HiFi-GAN V1 teacher"):
+        model.fit_to_teacher(lambda: {"audio": voiced(0.5)})

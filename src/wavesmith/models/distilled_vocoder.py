@@ -45,6 +45,7 @@ Validation is the mel L1 against the real recording (full band), the figure
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -202,8 +203,7 @@ class DistilledVocoder(VocoderModel):
         from wavesmith.models.lowrank_fit import fit_generator
 
         teacher = getattr(self.teacher(), "generator", None)
-        if not isinstance(teacher, Generator) or teacher.shape.rank < 1 or \
-                teacher.shape.block_kernels != self.generator.shape.block_kernels:
+        if not isinstance(teacher, Generator) or teacher.shape != dataclasses.replace(self.generator.shape, rank=1.0):
             raise WavesmithError(f"the hifigan-lowrank student is fitted to a HiFi-GAN V1 teacher; "
                                  f"{self.config.teacher!r} is not one")
         started = time.monotonic()

@@ -23,6 +23,8 @@ No gradient step is taken; gradient distillation can start from the result (the
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,8 +79,7 @@ def fit_generator(student: Generator, teacher: Generator, mels: torch.Tensor, co
     Every other weight of ``student`` is set to the teacher's. Both must share the teacher's
     shape but for rank. Returns each stage's relative squared error after it was fitted.
     """
-    if student.shape.upsample_rates != teacher.shape.upsample_rates or \
-            student.shape.block_kernels != teacher.shape.block_kernels or teacher.shape.rank < 1:
+    if teacher.shape.rank < 1 or dataclasses.replace(student.shape, rank=1.0) != teacher.shape:
         raise ValueError("the student must be a low-rank copy of a full-rank teacher's shape")
     own = {k: v for k, v in teacher.state_dict().items() if not k.startswith("resblocks.")}
     student.load_state_dict(own, strict=False)
