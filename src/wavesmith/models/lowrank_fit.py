@@ -49,16 +49,17 @@ def fit_conv(student: LowRankConv1d, teacher: nn.Conv1d, x: torch.Tensor, target
     c_in, kernel = teacher.in_channels, teacher.kernel_size[0]
     rank = student.reduce.out_channels
     dim = c_in * kernel + 1
-    sxx = torch.zeros(dim, dim, dtype=torch.float64)
-    syx = torch.zeros(target.shape[1], dim, dtype=torch.float64)
+    dev = x.device  # the normal equations are summed where the activations are (a GPU's float64 is slow, not wrong)
+    sxx = torch.zeros(dim, dim, dtype=torch.float64, device=dev)
+    syx = torch.zeros(target.shape[1], dim, dtype=torch.float64, device=dev)
     per = max(1, columns // x.shape[0])
     for b in range(x.shape[0]):
         cols = _unfold(x[b: b + 1].float(), teacher)[0]
-        pick = torch.randperm(cols.shape[1], generator=generator)[:per]
-        xb = torch.cat([cols[:, pick], torch.ones(1, len(pick))]).double()
+        pick = torch.randperm(cols.shape[1], generator=generator)[:per].to(dev)
+        xb = torch.cat([cols[:, pick], torch.ones(1, len(pick), device=dev)]).double()
         sxx += xb @ xb.T
         syx += target[b][:, pick].double() @ xb.T
-    diag = torch.ones(dim, dtype=torch.float64)
+    diag = torch.ones(dim, dtype=torch.float64, device=dev)
     diag[-1] = 0.0  # the bias is not shrunk
     lam = ridge * float(sxx.diagonal()[:-1].mean())
     a = torch.linalg.solve(sxx + lam * torch.diag(diag), syx.T).T  # (C_out, dim)
