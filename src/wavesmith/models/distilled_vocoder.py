@@ -136,8 +136,8 @@ def mel_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (M.log_mel(fake, LOSS_SPEC) - M.log_mel(target, LOSS_SPEC)).abs().mean()
 
 
-def student_network(student: str, rank: float = 0.25) -> torch.nn.Module:
-    """A fresh student generator: log-mel frames ``(B, 80, F)`` to ``(B, 1, F * 256)``."""
+def student_network(student: str, rank: float) -> torch.nn.Module:
+    """A fresh student generator: log-mel frames ``(B, 80, F)`` to ``(B, 1, F * 256)`` (``rank``: hifigan-lowrank's)."""
     if student == "hifigan-lite":
         return Generator(VARIANTS["v1-lite"], M.HIFIGAN.n_mels)
     if student == "hifigan-lowrank":
